@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Every bound PandaProxy enforces, in one place. Sizes are in bytes and times in
+ * milliseconds unless the name says otherwise.
+ */
+#ifndef PP_LIMITS_H
+#define PP_LIMITS_H
+
+/* ---- runtime ---------------------------------------------------------- */
+#define PP_DEFAULT_MAX_CLIENTS      32
+#define PP_MAX_CLIENTS_CEILING      4096
+#define PP_THREAD_STACK_SIZE        (256 * 1024)
+#define PP_HANDSHAKE_TIMEOUT_MS     10000   /* TLS handshake of a client */
+#define PP_AUTH_TIMEOUT_MS          10000   /* from accept to valid credentials */
+#define PP_SEND_TIMEOUT_MS          10000   /* a client that stops reading */
+#define PP_CONNECT_TIMEOUT_MS       5000    /* TCP connect to the printer */
+#define PP_ACCEPT_BACKOFF_MS        100     /* after EMFILE/ENFILE */
+#define PP_SHUTDOWN_TARGET_MS       1000
+#define PP_IO_CHUNK                 16384
+
+/* ---- upstream reconnect (exponential with jitter) --------------------- */
+#define PP_BACKOFF_INITIAL_MS       1000
+#define PP_BACKOFF_MAX_MS           30000
+#define PP_BACKOFF_AUTH_FAIL_MS     30000   /* printer rejected the access code */
+
+/* ---- failed-login throttling (per client address) --------------------- */
+#define PP_AUTHFAIL_SLOTS           64
+#define PP_AUTHFAIL_STEP_MS         250     /* delay grows by this per failure */
+#define PP_AUTHFAIL_MAX_DELAY_MS    5000
+#define PP_AUTHFAIL_FORGET_MS       600000  /* forget an address after 10 min */
+
+/* ---- configuration ---------------------------------------------------- */
+#define PP_ACCESS_CODE_MAX          64
+#define PP_SERIAL_MAX               64
+#define PP_HOST_MAX                 256
+#define PP_PATH_MAX                 4096
+#define PP_DEFAULT_CAMERA_LINGER_S  60
+#define PP_DEFAULT_FTP_DATA_LO      50000
+#define PP_DEFAULT_FTP_DATA_HI      50100
+#define PP_DEFAULT_FTP_SESSIONS     2
+
+/* ---- TLS identity ----------------------------------------------------- */
+#define PP_CA_VALID_DAYS            3650
+#define PP_CERT_VALID_DAYS          825
+#define PP_CERT_RENEW_DAYS          30      /* renew when fewer days remain */
+
+/* ---- chamber camera --------------------------------------------------- */
+#define PP_CHAMBER_AUTH_LEN         80
+#define PP_CHAMBER_HEADER_LEN       16
+#define PP_CHAMBER_MAX_FRAME        (4 * 1024 * 1024)
+#define PP_CHAMBER_FRESH_MS         2000
+#define PP_CHAMBER_STALL_MS         10000
+#define PP_DETECT_TIMEOUT_MS        5000
+#define PP_DETECT_RETRY_MS          30000
+
+/* ---- MQTT ------------------------------------------------------------- */
+#define PP_MQTT_MAX_PACKET          (2 * 1024 * 1024)
+#define PP_MQTT_MAX_TOPIC           1024
+#define PP_MQTT_MAX_CLIENT_ID       256
+#define PP_MQTT_MAX_SUBS            64      /* filters per client */
+#define PP_MQTT_QUEUE_MSGS          256     /* per-client outgoing queue */
+#define PP_MQTT_QUEUE_BYTES         (8 * 1024 * 1024)
+#define PP_MQTT_PENDING_REQUESTS    64      /* requests held while printer is away */
+#define PP_MQTT_PENDING_MS          10000
+#define PP_MQTT_UPSTREAM_KEEPALIVE_S 60
+
+/* ---- FTP -------------------------------------------------------------- */
+#define PP_FTP_MAX_LINE             1024    /* command or reply line, CRLF included */
+#define PP_FTP_MAX_REPLY_LINES      256     /* lines in one multi-line reply */
+#define PP_FTP_SLOT_WAIT_MS         60000
+#define PP_FTP_IDLE_MS              600000  /* control idle with no transfer */
+#define PP_FTP_DATA_ACCEPT_MS       30000
+
+#endif

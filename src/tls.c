@@ -1,0 +1,240 @@
+/* SPDX-License-Identifier: MIT */
+/* TLS I/O on blocking sockets with poll()-based deadlines and cancellation. */
+#include "autoconf.h"
+
+#include "tls.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+
+#include "net.h"
+#include "util.h"
+
+static pthread_mutex_t server_ctx_lock = PTHREAD_MUTEX_INITIALIZER;
+static SSL_CTX *server_ctx;
+
+void conn_init(struct pp_conn *c, int fd, const char *svc, unsigned long id)
+{
+    memset(c, 0, sizeof(*c));
+    c->fd = fd;
+    c->svc = svc;
+    c->id = id;
+}
+
+void tls_ctx_harden(SSL_CTX *ctx)
+{
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+                                 SSL_OP_IGNORE_UNEXPECTED_EOF);
+    SSL_CTX_set_mode(ctx, SSL_MODE_AUTO_RETRY);
+}
+
+void tls_server_ctx_install(SSL_CTX *ctx)
+{
+    SSL_CTX *old;
+
+    pthread_mutex_lock(&server_ctx_lock);
+    old = server_ctx;
+    server_ctx = ctx;
+    pthread_mutex_unlock(&server_ctx_lock);
+    SSL_CTX_free(old);
+}
+
+SSL_CTX *tls_server_ctx_acquire(void)
+{
+    SSL_CTX *ctx;
+
+    pthread_mutex_lock(&server_ctx_lock);
+    ctx = server_ctx;
+    if (ctx != NULL) {
+        SSL_CTX_up_ref(ctx);
+    }
+    pthread_mutex_unlock(&server_ctx_lock);
+    return ctx;
+}
+
+SSL *tls_server_ssl_new(int fd)
+{
+    SSL_CTX *ctx = tls_server_ctx_acquire();
+    SSL *ssl;
+
+    if (ctx == NULL) {
+        return NULL;
+    }
+    ssl = SSL_new(ctx);
+    SSL_CTX_free(ctx);
+    if (ssl != NULL && SSL_set_fd(ssl, fd) != 1) {
+        SSL_free(ssl);
+        return NULL;
+    }
+    if (ssl != NULL) {
+        SSL_set_accept_state(ssl);
+    }
+    return ssl;
+}
+
+static int wait_fd(int fd, short events, int timeout_ms, int cancel_fd)
+{
+    struct pollfd p[2] = {
+        { .fd = fd, .events = events },
+        { .fd = cancel_fd, .events = POLLIN },
+    };
+    int r;
+
+    do {
+        r = poll(p, cancel_fd >= 0 ? 2 : 1, timeout_ms);
+    } while (r < 0 && errno == EINTR);
+    if (r < 0) {
+        return PP_IO_ERR;
+    }
+    if (r == 0) {
+        return PP_IO_TIMEOUT;
+    }
+    if (cancel_fd >= 0 && (p[1].revents & POLLIN)) {
+        return PP_IO_CANCEL;
+    }
+    return 1;
+}
+
+int conn_handshake(struct pp_conn *c, int64_t deadline_ms, int cancel_fd)
+{
+    int rc = PP_IO_ERR;
+
+    net_set_nonblock(c->fd, true);
+    for (;;) {
+        int r, e, w;
+        int64_t left;
+
+        ERR_clear_error();
+        r = SSL_do_handshake(c->ssl);
+        if (r == 1) {
+            rc = 0;
+            break;
+        }
+        e = SSL_get_error(c->ssl, r);
+        if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+            break;
+        }
+        left = deadline_ms - pp_now_ms();
+        if (left <= 0) {
+            rc = PP_IO_TIMEOUT;
+            break;
+        }
+        w = wait_fd(c->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, (int)left, cancel_fd);
+        if (w != 1) {
+            rc = w;
+            break;
+        }
+    }
+    net_set_nonblock(c->fd, false);
+    if (rc != 0) {
+        c->failed = true;
+    }
+    return rc;
+}
+
+bool conn_pending(const struct pp_conn *c)
+{
+    return c->ssl != NULL && SSL_pending(c->ssl) > 0;
+}
+
+int conn_read(struct pp_conn *c, void *buf, size_t len, int timeout_ms, int cancel_fd)
+{
+    int r, e;
+
+    if (!conn_pending(c)) {
+        int w = wait_fd(c->fd, POLLIN, timeout_ms, cancel_fd);
+        if (w != 1) {
+            return w;
+        }
+    }
+    ERR_clear_error();
+    r = SSL_read(c->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
+    if (r > 0) {
+        c->rx += (uint64_t)r;
+        return r;
+    }
+    e = SSL_get_error(c->ssl, r);
+    if (e == SSL_ERROR_ZERO_RETURN) {
+        return PP_IO_EOF;
+    }
+    if (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 && r == 0) {
+        c->failed = true; /* no close_notify came: do not send one into a dead socket */
+        return PP_IO_EOF;
+    }
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        /* SO_RCVTIMEO expired inside a record, or a non-application record. */
+        return PP_IO_TIMEOUT;
+    }
+    c->failed = true;
+    return PP_IO_ERR;
+}
+
+int conn_read_full(struct pp_conn *c, void *buf, size_t len, int64_t deadline_ms, int cancel_fd)
+{
+    size_t got = 0;
+
+    while (got < len) {
+        int64_t left = deadline_ms - pp_now_ms();
+        int r;
+
+        if (left <= 0) {
+            return PP_IO_TIMEOUT;
+        }
+        r = conn_read(c, (char *)buf + got, len - got, (int)left, cancel_fd);
+        if (r <= 0) {
+            return r == PP_IO_EOF && got > 0 ? PP_IO_ERR : r;
+        }
+        got += (size_t)r;
+    }
+    return 0;
+}
+
+int conn_write(struct pp_conn *c, const void *buf, size_t len)
+{
+    int r;
+
+    if (len == 0) {
+        return 0;
+    }
+    ERR_clear_error();
+    r = SSL_write(c->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
+    if (r <= 0 || (size_t)r != len) {
+        c->failed = true;
+        return -1;
+    }
+    c->tx += (uint64_t)r;
+    return 0;
+}
+
+void conn_close(struct pp_conn *c, bool graceful)
+{
+    if (c->ssl != NULL) {
+        if (graceful && !c->failed && SSL_is_init_finished(c->ssl)) {
+            /* Bounded: the peer may have stopped reading. */
+            net_set_timeouts(c->fd, 0, 1000);
+            ERR_clear_error();
+            (void)SSL_shutdown(c->ssl);
+        }
+        SSL_free(c->ssl);
+        c->ssl = NULL;
+    }
+    if (c->fd >= 0) {
+        close(c->fd);
+        c->fd = -1;
+    }
+    ERR_clear_error();
+}
+
+void conn_abort_fd(int fd)
+{
+    if (fd >= 0) {
+        (void)shutdown(fd, SHUT_RDWR);
+    }
+}
