@@ -171,9 +171,9 @@ static int check_code(const char *val, char *err, size_t errlen)
     if (n == 0) {
         return fail(err, errlen, "the access code is empty");
     }
-    if (n > PP_ACCESS_CODE_FIELD) {
+    if (n > PP_ACCESS_CODE_MAXLEN) {
         return fail(err, errlen, "the access code is longer than %d characters",
-                    PP_ACCESS_CODE_FIELD);
+                    PP_ACCESS_CODE_MAXLEN);
     }
     for (size_t i = 0; i < n; i++) {
         if (!isgraph((unsigned char)val[i])) {

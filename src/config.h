@@ -39,8 +39,8 @@ enum pp_camera_mode {
 #define PP_PORT_CHAMBER 6000
 #define PP_PORT_RTSP    322
 
-/* The chamber auth packet carries the code in a 32-byte field. */
-#define PP_ACCESS_CODE_FIELD 32
+/* The chamber auth packet carries the code NUL-terminated in a 32-byte field. */
+#define PP_ACCESS_CODE_MAXLEN 31
 
 struct pp_config {
     char printer_host[PP_HOST_MAX];

@@ -1,0 +1,280 @@
+# SPDX-License-Identifier: MIT
+"""Integration-test harness: starts the real binaries on loopback with ports picked at
+run time (read back from their "listening on ADDR:PORT (NAME)" log lines), enforces
+deadlines, and kills every process it started, by PID, whatever happens.
+
+A test file defines functions decorated with @test and ends with `run()`.
+Exit status: 0 all passed, 1 a failure, 77 everything skipped.
+"""
+import atexit
+import os
+import re
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+BUILDDIR = os.environ.get("PP_BUILDDIR") or os.getcwd()
+SRCDIR = os.environ.get("PP_SRCDIR") or os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+PROXY = os.path.join(BUILDDIR, "pandaproxy")
+SIM = os.path.join(BUILDDIR, "pandaproxy-sim")
+# Deadlines are generous multiples of the targets; the sanitizer build is slower.
+SCALE = float(os.environ.get("PP_TIME_SCALE", "1"))
+SERIAL = "01P00A391800001"
+CODE = "12345678"
+LISTEN_RE = re.compile(r"listening on (\S+):(\d+) \((\w+)\)")
+
+_procs = []
+_tmpdirs = []
+
+
+class SkipTest(Exception):
+    pass
+
+
+class Proc:
+    """A started program whose stderr+stdout go to a log file we can read any time."""
+
+    def __init__(self, argv, name, env=None, cwd=None, stdin=None):
+        self.name = name
+        self.argv = argv
+        fd, self.logpath = tempfile.mkstemp(prefix=name + "-", suffix=".log", dir=tmpdir())
+        self.logf = os.fdopen(fd, "wb")
+        full_env = dict(os.environ)
+        full_env.update(env or {})
+        self.p = subprocess.Popen(argv, stdout=self.logf, stderr=subprocess.STDOUT,
+                                  env=full_env, cwd=cwd, stdin=stdin or subprocess.DEVNULL,
+                                  start_new_session=True)
+        self.pid = self.p.pid
+        _procs.append(self)
+
+    def log(self):
+        with open(self.logpath, "r", errors="replace") as f:
+            return f.read()
+
+    def wait_log(self, pattern, timeout=10, count=1):
+        """Wait until pattern (regex) appears count times; returns the last match."""
+        rx = re.compile(pattern)
+        end = time.monotonic() + timeout * SCALE
+        while True:
+            found = list(rx.finditer(self.log()))
+            if len(found) >= count:
+                return found[count - 1]
+            if self.p.poll() is not None:
+                found = list(rx.finditer(self.log()))
+                if len(found) >= count:
+                    return found[count - 1]
+                raise AssertionError("%s exited (%s) before logging %r; log:\n%s" %
+                                     (self.name, self.p.returncode, pattern, self.tail()))
+            if time.monotonic() > end:
+                raise AssertionError("%s did not log %r within %ss; log:\n%s" %
+                                     (self.name, pattern, timeout * SCALE, self.tail()))
+            time.sleep(0.05)
+
+    def ports(self, names, timeout=15):
+        """Map service name -> bound port, waiting until every name is listening."""
+        end = time.monotonic() + timeout * SCALE
+        while True:
+            got = {m.group(3): int(m.group(2)) for m in LISTEN_RE.finditer(self.log())}
+            if all(n in got for n in names):
+                return got
+            if self.p.poll() is not None:
+                raise AssertionError("%s exited (%s) before listening; log:\n%s" %
+                                     (self.name, self.p.returncode, self.tail()))
+            if time.monotonic() > end:
+                raise AssertionError("%s not listening on %s within %ss; log:\n%s" %
+                                     (self.name, names, timeout * SCALE, self.tail()))
+            time.sleep(0.05)
+
+    def tail(self, n=60):
+        return "\n".join(self.log().splitlines()[-n:])
+
+    def signal(self, sig):
+        if self.p.poll() is None:
+            os.kill(self.pid, sig)
+
+    def stop(self, sig=signal.SIGTERM, timeout=10):
+        """Signal and wait; returns (exit code, seconds taken). Kills on timeout."""
+        t0 = time.monotonic()
+        if self.p.poll() is None:
+            os.kill(self.pid, sig)
+        try:
+            rc = self.p.wait(timeout=timeout * SCALE)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError("%s did not exit within %ss after signal %d; log:\n%s" %
+                                 (self.name, timeout * SCALE, sig, self.tail()))
+        return rc, time.monotonic() - t0
+
+    def wait(self, timeout=30):
+        try:
+            return self.p.wait(timeout=timeout * SCALE)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError("%s did not finish within %ss; log:\n%s" %
+                                 (self.name, timeout * SCALE, self.tail()))
+
+    def kill(self):
+        if self.p.poll() is None:
+            try:
+                os.killpg(self.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            try:
+                self.p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+        if not self.logf.closed:
+            self.logf.close()
+
+    def fd_count(self):
+        return len(os.listdir("/proc/%d/fd" % self.pid))
+
+    def thread_count(self):
+        return len(os.listdir("/proc/%d/task" % self.pid))
+
+
+def tmpdir():
+    if not _tmpdirs:
+        _tmpdirs.append(tempfile.mkdtemp(prefix="pp-test-"))
+    return _tmpdirs[0]
+
+
+def new_dir(prefix="d"):
+    return tempfile.mkdtemp(prefix=prefix + "-", dir=tmpdir())
+
+
+def cleanup():
+    for p in list(_procs):
+        p.kill()
+    _procs.clear()
+    if os.environ.get("PP_KEEP_TMP"):
+        return
+    for d in _tmpdirs:
+        shutil.rmtree(d, ignore_errors=True)
+    _tmpdirs.clear()
+
+
+atexit.register(cleanup)
+
+
+def wait_until(cond, timeout=10, what="condition", interval=0.05):
+    """Poll cond() until truthy; returns its value or fails after timeout*SCALE."""
+    end = time.monotonic() + timeout * SCALE
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() > end:
+            raise AssertionError("timed out after %ss waiting for %s" % (timeout * SCALE, what))
+        time.sleep(interval)
+
+
+def need(*programs):
+    for prog in programs:
+        if shutil.which(prog) is None:
+            raise SkipTest("%s is not installed" % prog)
+
+
+def start_proxy(printer_ports, services=("mqtt", "ftp", "camera"), extra=(), state_dir=None,
+                env=None, printer_host="127.0.0.1", serial=SERIAL, code=CODE, camera="chamber",
+                listen=None, name="proxy", insecure=False):
+    """Start pandaproxy; printer_ports maps service name -> printer port."""
+    state_dir = state_dir or new_dir("state")
+    argv = [PROXY, "-p", printer_host, "-s", serial, "--state-dir", state_dir,
+            "--services", ",".join(services), "--camera", camera, "-v"]
+    for svc in ("mqtt", "ftp", "chamber", "rtsp"):
+        argv += ["--port", "%s=%d" % (svc, (listen or {}).get(svc, 0))]
+    for svc, port in printer_ports.items():
+        argv += ["--printer-port", "%s=%d" % (svc, port)]
+    if insecure:
+        argv.append("--insecure-printer")
+    argv += list(extra)
+    full_env = {"ACCESS_CODE": code}
+    full_env.update(env or {})
+    p = Proc(argv, name, env=full_env)
+    p.state_dir = state_dir
+    return p
+
+
+def start_sim(model="p1s", services=("mqtt", "ftp", "chamber"), extra=(), serial=SERIAL,
+              code=CODE, ftp_root=None, state_dir=None, name="sim"):
+    """Start the printer simulator with free ports for the given services."""
+    if not os.path.exists(SIM):
+        raise SkipTest("pandaproxy-sim is not built")
+    state_dir = state_dir or new_dir("simstate")
+    ftp_root = ftp_root or new_dir("ftproot")
+    argv = [SIM, "--model", model, "--serial", serial, "--access-code", code,
+            "--state-dir", state_dir, "--ftp-root", ftp_root]
+    for svc in services:
+        argv += ["--port", "%s=0" % svc]
+    argv += list(extra)
+    p = Proc(argv, name)
+    p.ftp_root = ftp_root
+    p.state_dir = state_dir
+    p.port = p.ports(list(services))
+    return p
+
+
+def tls_client_ctx(cafile=None):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if cafile:
+        ctx.load_verify_locations(cafile)
+        ctx.check_hostname = False
+    else:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def tls_connect(port, host="127.0.0.1", cafile=None, timeout=10):
+    raw = socket.create_connection((host, port), timeout=timeout * SCALE)
+    return tls_client_ctx(cafile).wrap_socket(raw, server_hostname=SERIAL)
+
+
+def ca_path(state_dir):
+    return os.path.join(state_dir, "pandaproxy-ca.crt")
+
+
+_tests = []
+
+
+def test(fn):
+    _tests.append(fn)
+    return fn
+
+
+def run():
+    only = os.environ.get("PP_TEST")
+    failed = passed = skipped = 0
+    for fn in _tests:
+        if only and only not in fn.__name__:
+            continue
+        t0 = time.monotonic()
+        try:
+            fn()
+            passed += 1
+            print("  ok   %s (%.1fs)" % (fn.__name__, time.monotonic() - t0), flush=True)
+        except SkipTest as e:
+            skipped += 1
+            print("  skip %s: %s" % (fn.__name__, e), flush=True)
+        except Exception:
+            failed += 1
+            print("  FAIL %s (%.1fs)" % (fn.__name__, time.monotonic() - t0), flush=True)
+            traceback.print_exc()
+        finally:
+            for p in list(_procs):
+                p.kill()
+            _procs.clear()
+    cleanup()
+    if failed:
+        sys.exit(1)
+    if passed == 0 and skipped:
+        sys.exit(77)
+    sys.exit(0)
