@@ -49,6 +49,25 @@ int service_client_count(struct service *svc)
     return n;
 }
 
+uint64_t service_total_count(struct service *svc)
+{
+    uint64_t n;
+
+    pthread_mutex_lock(&svc->lock);
+    n = svc->total_clients;
+    pthread_mutex_unlock(&svc->lock);
+    return n;
+}
+
+void service_drop_all(struct service *svc)
+{
+    pthread_mutex_lock(&svc->lock);
+    for (struct client *c = svc->clients; c != NULL; c = c->next) {
+        conn_abort_fd(c->conn.fd);
+    }
+    pthread_mutex_unlock(&svc->lock);
+}
+
 /* ---- failed-login throttling ------------------------------------------ */
 
 struct authfail_slot {
@@ -335,11 +354,7 @@ void service_stop(struct service *svc)
     pthread_join(svc->listener, NULL);
     close(svc->listen_fd);
     svc->listen_fd = -1;
-    pthread_mutex_lock(&svc->lock);
-    for (struct client *c = svc->clients; c != NULL; c = c->next) {
-        conn_abort_fd(c->conn.fd);
-    }
-    pthread_mutex_unlock(&svc->lock);
+    service_drop_all(svc);
     if (svc->ops->stop) {
         svc->ops->stop(svc);
     }

@@ -70,6 +70,9 @@ void service_stop(struct service *svc);
 int service_cancel_fd(const struct service *svc);
 bool service_stopping(const struct service *svc);
 int service_client_count(struct service *svc);
+uint64_t service_total_count(struct service *svc);
+/* Shut every client socket of the service down (fault injection; stop). */
+void service_drop_all(struct service *svc);
 
 /* A new connection id (for upstream connections too). */
 unsigned long service_next_id(void);

@@ -95,7 +95,7 @@ class Proc:
     def tail(self, n=60):
         return "\n".join(self.log().splitlines()[-n:])
 
-    def signal(self, sig):
+    def send_signal(self, sig):
         if self.p.poll() is None:
             os.kill(self.pid, sig)
 
@@ -210,16 +210,54 @@ def start_sim(model="p1s", services=("mqtt", "ftp", "chamber"), extra=(), serial
         raise SkipTest("pandaproxy-sim is not built")
     state_dir = state_dir or new_dir("simstate")
     ftp_root = ftp_root or new_dir("ftproot")
-    argv = [SIM, "--model", model, "--serial", serial, "--access-code", code,
+    argv = [SIM, "--model", model, "--serial", serial,
             "--state-dir", state_dir, "--ftp-root", ftp_root]
     for svc in services:
         argv += ["--port", "%s=0" % svc]
     argv += list(extra)
-    p = Proc(argv, name)
+    # The code goes through the environment: secrets never sit in a child's argv.
+    p = Proc(argv, name, env={"SIM_ACCESS_CODE": code})
     p.ftp_root = ftp_root
     p.state_dir = state_dir
     p.port = p.ports(list(services))
     return p
+
+
+def sim_status(sim):
+    """The simulator's counters (STATE_DIR/sim-status.json), rewritten at least every second."""
+    import json
+    path = os.path.join(sim.state_dir, "sim-status.json")
+    for _ in range(50):
+        try:
+            with open(path) as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            time.sleep(0.02)
+    raise AssertionError("cannot read " + path)
+
+
+def chamber_auth(user="bblp", code=CODE):
+    """The 80-byte chamber camera auth packet."""
+    import struct
+    return struct.pack("<II8x32s32s", 0x40, 0x3000, user.encode(), code.encode())
+
+
+def chamber_read_frame(sock):
+    """(header bytes, jpeg bytes) of the next chamber frame; raises on EOF."""
+    import struct
+    hdr = recv_exact(sock, 16)
+    (n,) = struct.unpack_from("<I", hdr, 0)
+    return hdr, recv_exact(sock, n)
+
+
+def recv_exact(sock, n):
+    out = bytearray()
+    while len(out) < n:
+        chunk = sock.recv(n - len(out))
+        if not chunk:
+            raise EOFError("connection closed after %d of %d bytes" % (len(out), n))
+        out += chunk
+    return bytes(out)
 
 
 def tls_client_ctx(cafile=None):
