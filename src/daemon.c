@@ -23,6 +23,7 @@
 #include "identity.h"
 #include "log.h"
 #include "net.h"
+#include "privdrop.h"
 #include "service.h"
 #include "svc_chamber.h"
 #include "svc_ftp.h"
@@ -157,6 +158,10 @@ int daemon_run(struct pp_config *cfg)
                  "anyone on the network path can impersonate it");
     }
     if (load_identity(cfg, true) != 0 || upstream_init(cfg, err, sizeof(err)) != 0) {
+        goto out;
+    }
+    if (cfg->run_as[0] && privdrop(cfg->run_as, cfg->state_dir, err, sizeof(err)) != 0) {
+        log_error(NULL, 0, "%s", err);
         goto out;
     }
     if (cam == PP_CAMERA_AUTO) {
