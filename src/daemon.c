@@ -34,6 +34,7 @@
 #include "util.h"
 
 #define HEALTH_TIMEOUT_MS 5000
+#define RENEW_CHECK_MS    (12 * 3600 * 1000)
 
 static int sig_pipe[2] = { -1, -1 };
 
@@ -117,15 +118,22 @@ static int load_identity(const struct pp_config *cfg, bool announce)
     return 0;
 }
 
-/* The main thread's wait: SIGHUP reloads certificates, SIGINT/SIGTERM end it. */
+/*
+ * The main thread's wait: SIGHUP reloads certificates, SIGINT/SIGTERM end it, and
+ * twice a day the certificates are checked (and renewed when they near expiry).
+ */
 static void wait_for_stop(const struct pp_config *cfg)
 {
     for (;;) {
         unsigned char sig;
-        int r = net_wait_readable(sig_pipe[0], -1, -1);
+        int r = net_wait_readable(sig_pipe[0], RENEW_CHECK_MS, -1);
 
         if (r < 0) {
             return;
+        }
+        if (r == 0) {
+            (void)load_identity(cfg, false);
+            continue;
         }
         while (read(sig_pipe[0], &sig, 1) == 1) {
             if (sig == SIGHUP) {
