@@ -25,6 +25,7 @@
 #include "net.h"
 #include "privdrop.h"
 #include "service.h"
+#include "signals.h"
 #include "svc_chamber.h"
 #include "svc_ftp.h"
 #include "svc_mqtt.h"
@@ -35,35 +36,6 @@
 
 #define HEALTH_TIMEOUT_MS 5000
 #define RENEW_CHECK_MS    (12 * 3600 * 1000)
-
-static int sig_pipe[2] = { -1, -1 };
-
-static void on_signal(int sig)
-{
-    unsigned char b = (unsigned char)sig;
-    int saved = errno;
-
-    (void)!write(sig_pipe[1], &b, 1);
-    errno = saved;
-}
-
-static int install_signals(void)
-{
-    struct sigaction sa;
-
-    if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
-        return -1;
-    }
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = SIG_IGN;
-    sigaction(SIGPIPE, &sa, NULL);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
-    return 0;
-}
 
 enum pp_camera_mode daemon_camera_hint(const char *serial)
 {
@@ -125,8 +97,8 @@ static int load_identity(const struct pp_config *cfg, bool announce)
 static void wait_for_stop(const struct pp_config *cfg)
 {
     for (;;) {
-        unsigned char sig;
-        int r = net_wait_readable(sig_pipe[0], RENEW_CHECK_MS, -1);
+        int sig;
+        int r = net_wait_readable(signals_fd(), RENEW_CHECK_MS, -1);
 
         if (r < 0) {
             return;
@@ -135,7 +107,7 @@ static void wait_for_stop(const struct pp_config *cfg)
             (void)load_identity(cfg, false);
             continue;
         }
-        while (read(sig_pipe[0], &sig, 1) == 1) {
+        while ((sig = signals_next()) != 0) {
             if (sig == SIGHUP) {
                 log_info(NULL, 0, "SIGHUP: reloading the certificate");
                 (void)load_identity(cfg, false);
@@ -155,7 +127,9 @@ int daemon_run(struct pp_config *cfg)
     int rc = PP_EXIT_FAILURE;
     int64_t t0;
 
-    if (install_signals() != 0) {
+    static const int handled[] = { SIGINT, SIGTERM, SIGHUP };
+
+    if (signals_install(handled, PP_ARRAY_LEN(handled)) != 0) {
         log_error(NULL, 0, "cannot set up signal handling: %s", strerror(errno));
         return PP_EXIT_FAILURE;
     }

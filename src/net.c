@@ -142,10 +142,10 @@ void net_sockaddr_str(const struct sockaddr *sa, char *buf, size_t len)
     snprintf(buf, len, v6 ? "[%s]:%d" : "%s:%d", host, port);
 }
 
-int net_wait_readable(int fd, int timeout_ms, int cancel_fd)
+int net_wait(int fd, short events, int timeout_ms, int cancel_fd)
 {
     struct pollfd p[2] = {
-        { .fd = fd, .events = POLLIN },
+        { .fd = fd, .events = events },
         { .fd = cancel_fd, .events = POLLIN },
     };
     int r;
@@ -163,6 +163,11 @@ int net_wait_readable(int fd, int timeout_ms, int cancel_fd)
         return -2;
     }
     return 1;
+}
+
+int net_wait_readable(int fd, int timeout_ms, int cancel_fd)
+{
+    return net_wait(fd, POLLIN, timeout_ms, cancel_fd);
 }
 
 /* Non-blocking connect bounded by deadline; 0 connected, -1 failed (errno), -2 cancelled. */

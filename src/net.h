@@ -29,7 +29,8 @@ void net_tune(int fd);
 /* SO_RCVTIMEO/SO_SNDTIMEO; 0 leaves one unchanged. */
 void net_set_timeouts(int fd, int rcv_ms, int snd_ms);
 int net_set_nonblock(int fd, bool on);
-/* Wait until fd is readable (1), timeout (0), cancel_fd readable (-2) or error (-1). */
+/* Wait for events on fd (1), timeout (0), cancel_fd readable (-2) or error (-1). */
+int net_wait(int fd, short events, int timeout_ms, int cancel_fd);
 int net_wait_readable(int fd, int timeout_ms, int cancel_fd);
 
 #endif

@@ -79,27 +79,19 @@ SSL *tls_server_ssl_new(int fd)
     return ssl;
 }
 
+/* net_wait in enum pp_io terms: 1 ready, or PP_IO_TIMEOUT/CANCEL/ERR. */
 static int wait_fd(int fd, short events, int timeout_ms, int cancel_fd)
 {
-    struct pollfd p[2] = {
-        { .fd = fd, .events = events },
-        { .fd = cancel_fd, .events = POLLIN },
-    };
-    int r;
-
-    do {
-        r = poll(p, cancel_fd >= 0 ? 2 : 1, timeout_ms);
-    } while (r < 0 && errno == EINTR);
-    if (r < 0) {
+    switch (net_wait(fd, events, timeout_ms, cancel_fd)) {
+    case 1:
+        return 1;
+    case 0:
+        return PP_IO_TIMEOUT;
+    case -2:
+        return PP_IO_CANCEL;
+    default:
         return PP_IO_ERR;
     }
-    if (r == 0) {
-        return PP_IO_TIMEOUT;
-    }
-    if (cancel_fd >= 0 && (p[1].revents & POLLIN)) {
-        return PP_IO_CANCEL;
-    }
-    return 1;
 }
 
 int conn_handshake(struct pp_conn *c, int64_t deadline_ms, int cancel_fd)

@@ -18,6 +18,7 @@
 
 #include "../identity.h"
 #include "../log.h"
+#include "../signals.h"
 #include "../tls.h"
 #include "../util.h"
 #include "sim.h"
@@ -38,17 +39,6 @@ static const struct sim_model models[] = {
     { "h2d", "H2D", "094", true },
     { "p2s", "P2S", "22E", true },
 };
-
-static int sig_pipe[2] = { -1, -1 };
-
-static void on_signal(int sig)
-{
-    unsigned char b = (unsigned char)sig;
-    int saved = errno;
-
-    (void)!write(sig_pipe[1], &b, 1);
-    errno = saved;
-}
 
 void sim_status_changed(struct sim *s)
 {
@@ -332,12 +322,12 @@ static void main_loop(struct sim *s)
     int64_t last_write = 0;
 
     for (;;) {
-        struct pollfd p = { .fd = sig_pipe[0], .events = POLLIN };
-        unsigned char sig;
+        struct pollfd p = { .fd = signals_fd(), .events = POLLIN };
+        int sig;
         unsigned long gen;
 
         (void)poll(&p, 1, STATUS_POLL_MS);
-        while (read(sig_pipe[0], &sig, 1) == 1) {
+        while ((sig = signals_next()) != 0) {
             if (sig == SIGUSR1) {
                 drop_all(s);
             } else if (sig == SIGUSR2) {
@@ -390,19 +380,12 @@ static int setup(struct sim *s)
     struct tls_identity id;
     char err[512];
     SSL_CTX *ctx;
-    struct sigaction sa;
 
-    if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+    static const int handled[] = { SIGINT, SIGTERM, SIGUSR1, SIGUSR2 };
+
+    if (signals_install(handled, PP_ARRAY_LEN(handled)) != 0) {
         return -1;
     }
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = SIG_IGN;
-    sigaction(SIGPIPE, &sa, NULL);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGUSR1, &sa, NULL);
-    sigaction(SIGUSR2, &sa, NULL);
     if (pp_mkdir_p(s->ftp_root, 0755) != 0) {
         log_error("sim", 0, "cannot create the FTP root %s: %s", s->ftp_root, strerror(errno));
         return -1;
