@@ -63,6 +63,11 @@
 #define PP_MQTT_PENDING_REQUESTS    64      /* requests held while printer is away */
 #define PP_MQTT_PENDING_MS          10000
 #define PP_MQTT_UPSTREAM_KEEPALIVE_S 60
+#define PP_MQTT_CONNECT_TIMEOUT_MS  10000   /* accept to CONNECT, and printer CONNACK */
+#define PP_MQTT_UPSTREAM_INFLIGHT   32      /* requests sent, printer PUBACK awaited */
+#define PP_MQTT_CLIENT_ACKS         (PP_MQTT_PENDING_REQUESTS + PP_MQTT_UPSTREAM_INFLIGHT)
+#define PP_MQTT_READ_INITIAL        4096    /* a reader's buffer grows from this */
+#define PP_MQTT_TAKE_BATCH          32      /* reports a worker takes per wake */
 
 /* ---- FTP -------------------------------------------------------------- */
 #define PP_FTP_MAX_LINE             1024    /* command or reply line, CRLF included */

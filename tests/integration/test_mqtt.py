@@ -1,0 +1,531 @@
+# SPDX-License-Identifier: MIT
+"""MQTT service: one printer session shared by many clients.
+
+A real mosquitto broker with a TLS listener stands in for the printer (user bblp, the
+access code as password, an ACL); reports are published to it as bblp, and real
+clients (mosquitto_sub, mosquitto_pub, paho-mqtt) talk to the proxy.
+"""
+import json
+import os
+import re
+import socket
+import ssl
+import struct
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (CODE, SCALE, SERIAL, Proc, SkipTest, ca_path, need, new_dir,  # noqa: E402
+                     run, start_proxy, test, tls_client_ctx, wait_until)
+
+REPORT = "device/%s/report" % SERIAL
+REQUEST = "device/%s/request" % SERIAL
+UP_CONN_RE = r"New client connected from \S+ as pandaproxy-%s-[0-9a-f]+ \(p2, " % SERIAL
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+# ---- the stand-in printer ----------------------------------------------------
+
+class Broker:
+    """mosquitto over TLS with bblp/CODE, an ACL and a log of everything it does."""
+
+    def __init__(self, port=None):
+        need("mosquitto", "mosquitto_passwd", "openssl")
+        self.dir = new_dir("broker")
+        self.port = port or free_port()
+        self.cert = os.path.join(self.dir, "printer.crt")
+        key = os.path.join(self.dir, "printer.key")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out",
+                        self.cert, "-days", "2", "-subj", "/CN=" + SERIAL],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        pw = os.path.join(self.dir, "passwd")
+        with open(pw, "w") as f:
+            f.write("bblp:%s\n" % CODE)
+        subprocess.run(["mosquitto_passwd", "-U", pw], check=True)
+        acl = os.path.join(self.dir, "acl")
+        with open(acl, "w") as f:
+            f.write("user bblp\ntopic readwrite device/#\n")
+        self.conf = os.path.join(self.dir, "mosquitto.conf")
+        self.runs = 0
+        with open(self.conf, "w") as f:
+            f.write("\n".join([
+                "listener %d 127.0.0.1" % self.port,
+                "certfile " + self.cert, "keyfile " + key,
+                "password_file " + pw, "acl_file " + acl,
+                "allow_anonymous false", "set_tcp_nodelay true",
+                "user " + _user(),
+                "log_type all", "log_dest file LOGFILE", ""]))
+        self.proc = None
+        self.start()
+
+    def start(self):
+        self.runs += 1
+        self.logpath = os.path.join(self.dir, "mosquitto-%d.log" % self.runs)
+        conf = os.path.join(self.dir, "run-%d.conf" % self.runs)
+        with open(self.conf) as f, open(conf, "w") as g:
+            g.write(f.read().replace("LOGFILE", self.logpath))
+        self.proc = Proc(["mosquitto", "-c", conf], "mosquitto")
+        wait_until(lambda: "running" in self.log(), 10, "mosquitto to start")
+
+    def stop(self):
+        self.proc.stop()
+
+    def log(self):
+        try:
+            with open(self.logpath, errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def proxy_connections(self):
+        return len(re.findall(UP_CONN_RE, self.log()))
+
+    def client(self, name, **kw):
+        return Client(name, self.port, cafile=self.cert, **kw)
+
+
+def _user():
+    import pwd
+    return pwd.getpwuid(os.getuid()).pw_name
+
+
+# ---- paho clients ------------------------------------------------------------
+
+class Client:
+    """A paho-mqtt 1.x client running its network loop in a thread."""
+
+    def __init__(self, name, port, password=CODE, cafile=None, subscribe=(), qos=0,
+                 keepalive=60, connect=True, user="bblp"):
+        import paho.mqtt.client as mqtt
+        self.mqtt = mqtt
+        self.name = name
+        self.lock = threading.Lock()
+        self.msgs = []
+        self.rc = None
+        self.disconnects = 0
+        self.acked = {}
+        self.subscribed = threading.Event()
+        self.c = mqtt.Client(client_id=name, clean_session=True,
+                             protocol=mqtt.MQTTv311)
+        self.c.username_pw_set(user, password)
+        ctx = tls_client_ctx()
+        self.c.tls_set_context(ctx)
+        self.c.on_connect = self._on_connect
+        self.c.on_message = self._on_message
+        self.c.on_disconnect = self._on_disconnect
+        self.c.on_subscribe = lambda c, u, mid, q: self.subscribed.set()
+        self.c.on_publish = self._on_publish
+        self.topics = list(subscribe)
+        self.qos = qos
+        if connect:
+            self.c.connect("127.0.0.1", port, keepalive=keepalive)
+            self.c.loop_start()
+
+    def _on_connect(self, c, u, flags, rc):
+        # paho leaves Nagle on: each large publish would wait for a delayed ACK.
+        c.socket().setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.rc = rc
+        if rc == 0 and self.topics:
+            c.subscribe([(t, self.qos) for t in self.topics])
+
+    def _on_message(self, c, u, m):
+        with self.lock:
+            self.msgs.append((m.topic, m.payload, m.qos))
+
+    def _on_disconnect(self, c, u, rc):
+        self.disconnects += 1
+
+    def _on_publish(self, c, u, mid):
+        self.acked[mid] = time.monotonic()
+
+    def payloads(self, topic=None):
+        with self.lock:
+            return [json.loads(p) for t, p, q in self.msgs if topic is None or t == topic]
+
+    def wait_connected(self, what=""):
+        wait_until(lambda: self.rc is not None, 10, "CONNACK for %s" % self.name)
+        return self.rc
+
+    def wait_subscribed(self):
+        wait_until(self.subscribed.is_set, 10, "SUBACK for %s" % self.name)
+
+    def publish(self, topic, payload, qos=0):
+        info = self.c.publish(topic, payload if isinstance(payload, (bytes, str))
+                              else json.dumps(payload), qos=qos)
+        return info
+
+    def close(self):
+        self.c.disconnect()
+        self.c.loop_stop()
+
+
+def seqs(client):
+    return [p["print"]["seq"] for p in client.payloads(REPORT) if "print" in p]
+
+
+def report(n, pad=0):
+    return json.dumps({"print": {"sequence_id": "0", "seq": n, "pad": "x" * pad}})
+
+
+_proxies = []
+
+
+def mqtt_test(fn):
+    """A @test that also stops every proxy it started and wants a clean exit: status 0
+    within the shutdown target's deadline, with clients still connected, and no
+    sanitizer report (the sanitizer build runs these same tests)."""
+    def wrapped():
+        try:
+            fn()
+            for p in _proxies:
+                rc, took = p.stop()
+                log = p.log()
+                assert "Sanitizer" not in log and "runtime error" not in log, p.tail(80)
+                assert rc == 0, "proxy exited %s; log:\n%s" % (rc, p.tail())
+        finally:
+            _proxies.clear()
+    wrapped.__name__ = fn.__name__
+    return test(wrapped)
+
+
+def setup(extra=(), max_clients=None):
+    broker = Broker()
+    args = list(extra)
+    if max_clients:
+        args += ["--max-clients", str(max_clients)]
+    proxy = start_proxy({"mqtt": broker.port}, services=("mqtt",), insecure=True, extra=args)
+    _proxies.append(proxy)
+    port = proxy.ports(["mqtt"])["mqtt"]
+    proxy.wait_log("printer session up")
+    return broker, proxy, port
+
+
+def proxy_client(port, name, **kw):
+    c = Client(name, port, **kw)
+    assert c.wait_connected() == 0, "%s refused: %s" % (name, c.rc)
+    if kw.get("subscribe"):
+        c.wait_subscribed()
+    return c
+
+
+def mosquitto_sub(proxy, port, topic, name, extra=()):
+    argv = ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "--insecure", "--cafile",
+            ca_path(proxy.state_dir), "-u", "bblp", "-P", CODE, "-t", topic, "-i", name] + \
+        list(extra)
+    return Proc(argv, name)
+
+
+def publisher(broker):
+    pub = broker.client("test-publisher")
+    assert pub.wait_connected() == 0
+    return pub
+
+
+def publish_reports(pub, seq_range, pad=0):
+    """Publish at QoS 1 and wait for each PUBACK, so the broker never drops one."""
+    for n in seq_range:
+        pub.publish(REPORT, report(n, pad), qos=1).wait_for_publish()
+
+
+# ---- tests -------------------------------------------------------------------
+
+@mqtt_test
+def fifty_clients_get_every_report_in_order_over_one_upstream_session():
+    need("mosquitto_sub")
+    broker, proxy, port = setup(max_clients=80)
+    subs = [mosquitto_sub(proxy, port, REPORT, "msub-%d" % i) for i in range(25)]
+    pahos = [proxy_client(port, "paho-%d" % i, subscribe=[REPORT]) for i in range(25)]
+    proxy.wait_log(r"subscribed to %s" % REPORT, count=50)
+    pub = publisher(broker)
+    publish_reports(pub, range(30))
+    want = list(range(30))
+    for c in pahos:
+        wait_until(lambda: len(seqs(c)) >= 30, 20, "30 reports at %s" % c.name)
+        assert seqs(c) == want, "%s got %s" % (c.name, seqs(c))
+    for s in subs:
+        def got():
+            return [json.loads(line)["print"]["seq"] for line in s.log().splitlines()
+                    if line.startswith("{")]
+        wait_until(lambda: len(got()) >= 30, 20, "30 reports at %s" % s.name)
+        assert got() == want, "%s got %s" % (s.name, got())
+    log = broker.log()
+    assert broker.proxy_connections() == 1, log
+    proxy_subs = re.findall(r"pandaproxy-%s-[0-9a-f]+ \d (\S+)" % SERIAL, log)
+    assert proxy_subs == [REPORT], proxy_subs
+    assert proxy.thread_count() < 50 + 10
+
+
+@mqtt_test
+def pushall_from_one_client_reaches_the_printer_once_and_the_answer_reaches_all():
+    broker, proxy, port = setup()
+    watcher = broker.client("watcher", subscribe=[REQUEST])
+    watcher.wait_subscribed()
+    a = proxy_client(port, "ha", subscribe=[REPORT])
+    b = proxy_client(port, "slicer", subscribe=["device/+/report"])
+    a.publish(REQUEST, {"pushing": {"sequence_id": "4242", "command": "pushall"}})
+    # A second, later request on the same path: once it arrived, a duplicate of the
+    # first would have arrived before it.
+    a.publish(REQUEST, {"info": {"sequence_id": "4243", "command": "get_version"}})
+
+    def ids():
+        return [p[k]["sequence_id"] for p in watcher.payloads() for k in p]
+    wait_until(lambda: "4243" in ids(), 10, "the second request at the printer")
+    assert ids().count("4242") == 1, ids()
+    assert ids().count("4243") == 1, ids()
+    # The printer answers with the same sequence id; every subscriber gets it.
+    pub = publisher(broker)
+    pub.publish(REPORT, json.dumps({"pushing": {"sequence_id": "4242", "command": "pushall"}}),
+                qos=1).wait_for_publish()
+    for c in (a, b):
+        wait_until(lambda: any("pushing" in p for p in c.payloads()), 10, "answer at " + c.name)
+
+
+@mqtt_test
+def proxy_sends_pushall_after_connecting():
+    broker, proxy, port = setup()
+    wait_until(lambda: re.search(r"Received PUBLISH from pandaproxy-%s-[0-9a-f]+ \(d0, q0, r0, "
+                                 r"m0, '%s', \.\.\. \(51 bytes\)\)" % (SERIAL, REQUEST),
+                                 broker.log()), 10, "pushall at the printer")
+
+
+@mqtt_test
+def wrong_password_gets_connack_5_and_the_printer_sees_nothing():
+    need("mosquitto_sub")
+    broker, proxy, port = setup()
+    before = broker.log()
+    c = Client("intruder", port, password="87654321")
+    assert c.wait_connected() == 5, c.rc
+    c.close()
+    p = Proc(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "--insecure", "--cafile",
+              ca_path(proxy.state_dir), "-u", "bblp", "-P", "wrong", "-t", "#"], "badsub")
+    assert p.wait() != 0
+    assert "not authorised" in p.log(), p.log()
+    proxy.wait_log("authentication failed", count=2)
+    wrong_user = Client("wrong-user", port, password=CODE, user="admin")
+    assert wrong_user.wait_connected() == 5, wrong_user.rc
+    wrong_user.close()
+    after = broker.log()[len(before):]
+    assert "New connection" not in after and "Received" not in after, after
+    assert CODE not in proxy.log()
+
+
+@mqtt_test
+def mqtt5_client_is_refused_with_unacceptable_protocol_version():
+    need("mosquitto_sub")
+    broker, proxy, port = setup()
+    p = mosquitto_sub(proxy, port, REPORT, "v5", extra=["-V", "mqttv5"])
+    assert p.wait() != 0
+    assert "Unsupported Protocol Version" in p.log(), p.log()
+    proxy.wait_log("protocol level 5; only 3.1 and 3.1.1 are supported")
+    raw = tls_raw(port)
+    raw.sendall(connect_packet(level=5))
+    assert raw.recv(4) == bytes([0x20, 0x02, 0x00, 0x01])
+    assert broker.proxy_connections() == 1
+
+
+@mqtt_test
+def wildcard_subscriptions_match_and_others_do_not():
+    broker, proxy, port = setup()
+    hash_ = proxy_client(port, "hash", subscribe=["#"])
+    plus = proxy_client(port, "plus", subscribe=["device/+/report"])
+    none = proxy_client(port, "none", subscribe=["device/+/request", "other/#"])
+    pub = publisher(broker)
+    publish_reports(pub, range(5))
+    for c in (hash_, plus):
+        wait_until(lambda: len(seqs(c)) >= 5, 10, "reports at " + c.name)
+        assert seqs(c) == list(range(5))
+    # "none" sits in the same fan-out pass: had it matched, it would have them by now.
+    late = proxy_client(port, "late", subscribe=[REPORT])
+    publish_reports(pub, [5])
+    wait_until(lambda: seqs(late) == [5], 10, "the marker at late")
+    wait_until(lambda: len(seqs(hash_)) == 6, 10, "the marker at hash")
+    assert none.msgs == [], none.msgs
+    assert broker.proxy_connections() == 1
+    # Unsubscribing stops delivery.
+    unsubacked = threading.Event()
+    plus.c.on_unsubscribe = lambda c, u, mid: unsubacked.set()
+    plus.c.unsubscribe("device/+/report")
+    wait_until(unsubacked.is_set, 10, "UNSUBACK")
+    publish_reports(pub, [6])
+    wait_until(lambda: len(seqs(hash_)) == 7, 10, "the next marker at hash")
+    assert seqs(plus) == list(range(6)), seqs(plus)
+
+
+@mqtt_test
+def publishes_to_other_topics_are_not_forwarded():
+    broker, proxy, port = setup()
+    watcher = broker.client("watcher", subscribe=["#"])
+    watcher.wait_subscribed()
+    c = proxy_client(port, "client")
+    c.publish("device/%s/report" % SERIAL, {"x": "spoof"})
+    c.publish("device/OTHER/request", {"x": "other"})
+    c.publish("device/%s/other" % SERIAL, {"x": "third"})
+    c.publish(REQUEST, {"x": "marker"})
+    wait_until(lambda: {"x": "marker"} in watcher.payloads(), 10, "the marker at the printer")
+    got = watcher.payloads()
+    assert {"x": "spoof"} not in got and {"x": "other"} not in got and {"x": "third"} not in got
+    proxy.wait_log("dropped a publish to device/%s/report" % SERIAL)
+
+
+@mqtt_test
+def qos1_request_is_acked_only_after_the_printer_acked_it():
+    broker, proxy, port = setup()
+    c = proxy_client(port, "qos1")
+    broker.stop()
+    proxy.wait_log("printer session lost|printer session ended")
+    info = c.publish(REQUEST, {"print": {"sequence_id": "7", "command": "pause"}}, qos=1)
+    proxy.wait_log("request held")
+    assert info.mid not in c.acked, "PUBACK before the printer had the request"
+    seen = {}
+
+    def on_publish(cl, u, mid):
+        # Read the broker log at the moment the client gets its PUBACK.
+        seen["log"] = broker.log()
+        c.acked[mid] = time.monotonic()
+    c.c.on_publish = on_publish
+    broker.start()
+    wait_until(lambda: info.mid in c.acked, 15, "PUBACK after the printer came back")
+    assert re.search(r"Sending PUBACK to pandaproxy-%s-[0-9a-f]+" % SERIAL, seen["log"]), \
+        seen["log"]
+
+
+@mqtt_test
+def clients_survive_a_printer_restart_and_get_reports_again():
+    need("mosquitto_sub")
+    broker, proxy, port = setup()
+    pahos = [proxy_client(port, "p%d" % i, subscribe=[REPORT]) for i in range(3)]
+    subs = [mosquitto_sub(proxy, port, REPORT, "s%d" % i) for i in range(2)]
+    proxy.wait_log("subscribed to " + REPORT, count=5)
+    pub = publisher(broker)
+    publish_reports(pub, [1])
+    for c in pahos:
+        wait_until(lambda: seqs(c) == [1], 10, "first report")
+    pub.close()
+    broker.stop()
+    proxy.wait_log("printer session lost|printer session ended")
+    broker.start()
+    # backoff starts at 1 s: up again within backoff + 2 s (generous deadline).
+    proxy.wait_log("printer session up", count=2, timeout=3 + 2)
+    wait_until(lambda: re.search(r"Received PUBLISH from pandaproxy-\S+ .*'%s'" % REQUEST,
+                                 broker.log()), 5, "pushall after reconnect")
+    pub = publisher(broker)
+    publish_reports(pub, [2])
+    for c in pahos:
+        wait_until(lambda: seqs(c) == [1, 2], 10, "report after restart at " + c.name)
+        assert c.disconnects == 0
+    for s in subs:
+        wait_until(lambda: '"seq": 2' in s.log(), 10, "report after restart at " + s.name)
+        assert s.p.poll() is None
+    assert broker.proxy_connections() == 1
+
+
+@mqtt_test
+def a_client_that_stops_reading_is_dropped_and_others_miss_nothing():
+    broker, proxy, port = setup()
+    good = proxy_client(port, "good", subscribe=[REPORT])
+    slow = tls_raw(port, rcvbuf=4096)
+    slow.sendall(connect_packet(client_id=b"slow"))
+    assert slow.recv(4) == bytes([0x20, 0x02, 0x00, 0x00])
+    slow.sendall(subscribe_packet(REPORT.encode()))
+    assert slow.recv(5)[0] == 0x90
+    pub = publisher(broker)
+    n = 0
+    pad = 32 * 1024
+    while "fell behind" not in proxy.log():
+        assert n < 3000, "the slow client was never dropped"
+        publish_reports(pub, range(n, n + 20), pad)
+        n += 20
+    publish_reports(pub, range(n, n + 20), pad)
+    n += 20
+    wait_until(lambda: len(seqs(good)) >= n, 30, "every report at the good client")
+    assert seqs(good) == list(range(n))
+    assert good.disconnects == 0
+    assert re.search(r"client \"slow\" fell behind \(\d+ reports, \d+ bytes queued\)",
+                     proxy.log())
+    slow.close()
+
+
+@mqtt_test
+def a_silent_client_is_closed_after_one_and_a_half_keepalives():
+    broker, proxy, port = setup()
+    s = tls_raw(port)
+    s.sendall(connect_packet(client_id=b"silent", keepalive=1))
+    assert s.recv(4) == bytes([0x20, 0x02, 0x00, 0x00])
+    s.settimeout(10 * SCALE)
+    assert s.recv(1) == b""
+    proxy.wait_log(r"client \"silent\" silent for 1.5 x keepalive")
+    # A client that pings stays.
+    alive = proxy_client(port, "pinger", keepalive=1)
+    t0 = time.monotonic()
+    wait_until(lambda: time.monotonic() - t0 > 3, 10, "three keepalive periods")
+    assert alive.disconnects == 0
+
+
+@mqtt_test
+def garbage_and_late_connect_are_closed_cleanly():
+    broker, proxy, port = setup()
+    s = tls_raw(port)
+    s.sendall(b"\x10\xff\xff\xff\xff\x7f")  # remaining length over 4 bytes
+    s.settimeout(10 * SCALE)
+    assert s.recv(16) == b""
+    s = tls_raw(port)
+    s.sendall(subscribe_packet(b"#"))  # not a CONNECT first
+    assert s.recv(16) == b""
+    proxy.wait_log("not CONNECT")
+    ok = proxy_client(port, "after-garbage", subscribe=[REPORT])
+    pub = publisher(broker)
+    publish_reports(pub, [1])
+    wait_until(lambda: seqs(ok) == [1], 10, "the report after garbage")
+
+
+# ---- raw packets -------------------------------------------------------------
+
+def tls_raw(port, rcvbuf=None):
+    raw = socket.socket()
+    if rcvbuf:
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    raw.settimeout(10 * SCALE)
+    raw.connect(("127.0.0.1", port))
+    return tls_client_ctx().wrap_socket(raw, server_hostname=SERIAL)
+
+
+def varint(n):
+    out = b""
+    while True:
+        b = n % 128
+        n //= 128
+        out += bytes([b | (0x80 if n else 0)])
+        if not n:
+            return out
+
+
+def mstr(b):
+    return struct.pack(">H", len(b)) + b
+
+
+def connect_packet(client_id=b"raw", keepalive=60, level=4, user=b"bblp", pw=CODE.encode()):
+    flags = 0x02 | 0x80 | 0x40
+    body = mstr(b"MQTT") + bytes([level, flags]) + struct.pack(">H", keepalive)
+    if level == 5:
+        body += b"\x00"  # empty properties
+    body += mstr(client_id) + mstr(user) + mstr(pw)
+    return b"\x10" + varint(len(body)) + body
+
+
+def subscribe_packet(topic, pid=1, qos=0):
+    body = struct.pack(">H", pid) + mstr(topic) + bytes([qos])
+    return b"\x82" + varint(len(body)) + body
+
+
+if __name__ == "__main__":
+    run()
