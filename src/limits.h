@@ -76,4 +76,16 @@
 #define PP_FTP_IDLE_MS              600000  /* control idle with no transfer */
 #define PP_FTP_DATA_ACCEPT_MS       30000
 
+/* ---- simulator FTPS server -------------------------------------------- */
+#define PP_SIM_FTP_VPATH_MAX        2048    /* virtual path (cwd + argument) */
+#define PP_SIM_FTP_CTL_BUF          4096    /* control bytes read ahead (>= one line) */
+#define PP_SIM_FTP_REPLY_MAX        (PP_SIM_FTP_VPATH_MAX + 256)
+#define PP_SIM_FTP_IO_CHUNK         65536   /* file <-> data connection */
+#define PP_SIM_FTP_LIST_BUF         16384   /* listing lines batched per write */
+#define PP_SIM_FTP_DATA_IDLE_MS     300000  /* data connection without progress */
+#define PP_SIM_FTP_LINGER_MS        2000    /* wait for the client's close after a download */
+#define PP_SIM_FTP_MAX_BAD_LOGINS   3       /* then the session is closed */
+#define PP_SIM_FTP_SESSION_CACHE    1024    /* TLS sessions kept for data-connection reuse */
+#define PP_SIM_FTP_SESSION_LIFE_S   86400   /* a long upload must not outlive its session */
+
 #endif
