@@ -28,6 +28,14 @@ def sim_ftp(extra=()):
     return s, s.port["ftp"]
 
 
+def stop_clean(sim):
+    """Stop the simulator like a user would: it exits 0 quickly, sanitizers silent."""
+    rc, _ = sim.stop()
+    log = sim.log()
+    assert rc == 0, (rc, sim.tail())
+    assert "Sanitizer" not in log and "runtime error" not in log, sim.tail()
+
+
 def run_client(argv, name, timeout=60):
     p = Proc(argv, name)
     rc = p.wait(timeout=timeout)
@@ -65,6 +73,7 @@ def curl_upload_list_download():
     # The printer's directories exist from the start.
     rc, log = run_client(base + ["--list-only", "ftps://127.0.0.1:%d/" % port], "curl-nlst")
     assert rc == 0 and all(d in log.split() for d in ("cache", "model", "timelapse")), log
+    stop_clean(sim)
 
 
 @test
@@ -110,6 +119,7 @@ def lftp_commands():
     assert sorted(os.listdir(os.path.join(sim.ftp_root, "cache"))) == [], \
         os.listdir(os.path.join(sim.ftp_root, "cache"))
     assert "timelapse" in log
+    stop_clean(sim)
 
 
 @test
@@ -160,6 +170,7 @@ def ftplib_session_reuse():
     assert f.sendcmd("NOOP").startswith("200")
     f.quit()
     assert not os.path.exists(os.path.join(sim.ftp_root, "cache", "b.3mf"))
+    stop_clean(sim)
 
 
 @test
@@ -267,6 +278,7 @@ def paths_stay_inside_the_root():
             assert str(e).startswith("550"), e
     assert os.listdir(outside) == ["secret.txt"]
     f.quit()
+    stop_clean(sim)
 
 
 @test
@@ -293,6 +305,7 @@ def connection_limit_and_status():
     st = wait_until(lambda: (lambda s: s if s["ftp"]["current"] == 0 else None)(sim_status(sim)),
                     what="no FTP session left")
     assert st["ftp"]["total"] == 3, st
+    stop_clean(sim)
 
 
 @test
@@ -334,6 +347,7 @@ def sigusr1_drops_a_download():
     g = ftps_login(port)
     assert "timelapse" in g.nlst()
     g.quit()
+    stop_clean(sim)
 
 
 @test
@@ -352,6 +366,7 @@ def interrupted_upload_stays_partial():
     f.close()
     with open(path, "rb") as fh:
         assert fh.read() == chunk
+    stop_clean(sim)
 
 
 @test
@@ -369,6 +384,7 @@ def abor_stops_a_download():
     assert f.sendcmd("NOOP").startswith("200")
     assert "big.bin" in f.nlst("/cache")
     f.quit()
+    stop_clean(sim)
 
 
 run()
