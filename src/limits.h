@@ -75,6 +75,13 @@
 #define PP_FTP_SLOT_WAIT_MS         60000
 #define PP_FTP_IDLE_MS              600000  /* control idle with no transfer */
 #define PP_FTP_DATA_ACCEPT_MS       30000
+#define PP_FTP_DATA_BACKLOG         4
+#define PP_FTP_DATA_STALL_MS        300000  /* no byte moved during a transfer */
+#define PP_FTP_REPLY_MS             120000  /* printer's answer to a command */
+#define PP_FTP_ABOR_REPLY_MS        10000   /* each reply that follows an ABOR */
+#define PP_FTP_QUIT_MS              2000    /* printer's 221 when we leave */
+#define PP_FTP_LOGIN_TRIES          3       /* wrong passwords before we hang up */
+#define PP_FTP_REPLY_CAPTURE        4096    /* a reply held back until data is closed */
 
 /* ---- simulator FTPS server -------------------------------------------- */
 #define PP_SIM_FTP_VPATH_MAX        2048    /* virtual path (cwd + argument) */
