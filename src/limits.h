@@ -67,6 +67,7 @@
 #define PP_MQTT_UPSTREAM_INFLIGHT   32      /* requests sent, printer PUBACK awaited */
 #define PP_MQTT_CLIENT_ACKS         (PP_MQTT_PENDING_REQUESTS + PP_MQTT_UPSTREAM_INFLIGHT)
 #define PP_MQTT_READ_INITIAL        4096    /* a reader's buffer grows from this */
+#define PP_MQTT_CLIENT_READ_CHUNK   2048    /* clients send small packets */
 #define PP_MQTT_TAKE_BATCH          32      /* reports a worker takes per wake */
 
 /* ---- FTP -------------------------------------------------------------- */

@@ -50,12 +50,16 @@ struct mqtt_svc {
  * Reading whole packets
  * ==================================================================== */
 
-/* Read what is available (waiting up to timeout_ms) into b. >0, or an enum pp_io. */
-static int read_some(struct pp_conn *c, struct buf *b, int timeout_ms, int cancel_fd)
+/*
+ * Read what is available (waiting up to timeout_ms) into b, making room for at least
+ * chunk bytes. >0, or an enum pp_io.
+ */
+static int read_some(struct pp_conn *c, struct buf *b, size_t chunk, int timeout_ms,
+                     int cancel_fd)
 {
     int r;
 
-    if (buf_reserve(b, PP_IO_CHUNK) != 0) {
+    if (buf_reserve(b, chunk) != 0) {
         return PP_IO_ERR;
     }
     r = conn_read(c, buf_tail(b), buf_room(b), timeout_ms, cancel_fd);
@@ -69,7 +73,7 @@ static int read_some(struct pp_conn *c, struct buf *b, int timeout_ms, int cance
  * Wait until b starts with a whole packet (fr describes it) or deadline_ms passes.
  * 1: packet, 0: EOF/timeout/cancel (why tells), -1: malformed stream (err tells).
  */
-static int read_packet(struct pp_conn *c, struct buf *b, struct mqtt_frame *fr,
+static int read_packet(struct pp_conn *c, struct buf *b, size_t chunk, struct mqtt_frame *fr,
                        int64_t deadline_ms, int cancel_fd, int *why)
 {
     for (;;) {
@@ -89,7 +93,7 @@ static int read_packet(struct pp_conn *c, struct buf *b, struct mqtt_frame *fr,
             *why = PP_IO_TIMEOUT;
             return 0;
         }
-        r = read_some(c, b, (int)left, cancel_fd);
+        r = read_some(c, b, chunk, (int)left, cancel_fd);
         if (r <= 0) {
             *why = r;
             return 0;
@@ -193,8 +197,9 @@ static int up_wait_connack(struct upstream *u)
     struct mqtt_frame fr;
     struct mqtt_connack ca;
     int why = 0;
-    int r = read_packet(&u->conn, &u->rx, &fr, pp_now_ms() + PP_MQTT_CONNECT_TIMEOUT_MS,
-                        service_cancel_fd(u->svc), &why);
+    int r = read_packet(&u->conn, &u->rx, PP_IO_CHUNK, &fr,
+                        pp_now_ms() + PP_MQTT_CONNECT_TIMEOUT_MS, service_cancel_fd(u->svc),
+                        &why);
 
     if (r <= 0) {
         log_warn(u->svc->name, u->id, "printer did not answer CONNECT: %s",
@@ -295,7 +300,8 @@ static void up_expire(struct upstream *u, int64_t now)
     }
     for (size_t i = 0; i < u->ninflight;) {
         if (now - u->inflight[i].sent_ms >= PP_MQTT_PENDING_MS) {
-            log_warn(u->svc->name, u->id, "printer never acknowledged a request from connection %lu",
+            log_warn(u->svc->name, u->id,
+                     "printer never acknowledged a request from connection %lu",
                      u->inflight[i].client_id);
             u->inflight[i] = u->inflight[--u->ninflight];
         } else {
@@ -424,7 +430,7 @@ static void up_session_loop(struct upstream *u)
             return;
         }
         if (conn_pending(&u->conn) || (p[0].revents & (POLLIN | POLLHUP | POLLERR))) {
-            int rr = read_some(&u->conn, &u->rx, 0, -1);
+            int rr = read_some(&u->conn, &u->rx, PP_IO_CHUNK, 0, -1);
             if (rr <= 0 && rr != PP_IO_TIMEOUT) {
                 log_warn(u->svc->name, u->id, "printer session lost: %s", io_str(rr));
                 return;
@@ -633,8 +639,8 @@ static bool client_connect(struct session *s)
     struct mqtt_connect m;
     int why = 0, rc, r;
 
-    r = read_packet(&c->conn, &s->rx, &fr, pp_now_ms() + PP_MQTT_CONNECT_TIMEOUT_MS,
-                    service_cancel_fd(s->svc), &why);
+    r = read_packet(&c->conn, &s->rx, PP_MQTT_CLIENT_READ_CHUNK, &fr,
+                    pp_now_ms() + PP_MQTT_CONNECT_TIMEOUT_MS, service_cancel_fd(s->svc), &why);
     if (r <= 0) {
         log_info(s->svc->name, c->conn.id, "no CONNECT from %s: %s", c->peer_str,
                  r == 0 ? io_str(why) : mqtt_strerror(why));
@@ -896,8 +902,9 @@ static void client_loop(struct session *s)
 
         /* Checked here too: a stream of reports keeps poll from ever timing out. */
         if (left == 0) {
-            log_info(s->svc->name, cn->id, "client \"%s\" silent for 1.5 x keepalive (%lld s): closing",
-                     s->client_id, (long long)(s->keepalive_ms / 1000));
+            log_info(s->svc->name, cn->id,
+                     "client \"%s\" silent for 1.5 x keepalive (%lld s): closing", s->client_id,
+                     (long long)(s->keepalive_ms / 1000));
             return;
         }
         r = conn_pending(cn) ? 1 : poll(p, 3, left);
@@ -914,7 +921,7 @@ static void client_loop(struct session *s)
             }
         }
         if (conn_pending(cn) || (p[0].revents & (POLLIN | POLLHUP | POLLERR))) {
-            int rr = read_some(cn, &s->rx, 0, -1);
+            int rr = read_some(cn, &s->rx, PP_MQTT_CLIENT_READ_CHUNK, 0, -1);
             if (rr <= 0 && rr != PP_IO_TIMEOUT) {
                 if (rr != PP_IO_EOF) {
                     log_debug(s->svc->name, cn->id, "client \"%s\": %s", s->client_id,
@@ -938,10 +945,12 @@ static void mqtt_serve(struct service *svc, struct client *c)
     struct session s = { .svc = svc, .c = c, .hub = &ms->hub };
     size_t qmsgs, qbytes;
 
-    if (buf_init(&s.rx, PP_MQTT_READ_INITIAL, READ_BUF_MAX) != 0 ||
-        buf_init(&s.tx, PP_MQTT_READ_INITIAL, READ_BUF_MAX) != 0) {
+    if (buf_init(&s.rx, PP_MQTT_CLIENT_READ_CHUNK, READ_BUF_MAX) != 0 ||
+        buf_init(&s.tx, PP_MQTT_CLIENT_READ_CHUNK, READ_BUF_MAX) != 0) {
         goto out;
     }
+    /* Many mostly idle clients: let OpenSSL free its record buffers between writes. */
+    SSL_set_mode(c->conn.ssl, SSL_MODE_RELEASE_BUFFERS);
     if (!client_connect(&s)) {
         goto out;
     }
