@@ -44,6 +44,9 @@ struct sim {
     bool enabled[PP_SVC_COUNT];
     struct service svc[PP_SVC_COUNT];
     void *rtsp;                           /* sim_rtsp state */
+    void *mqtt;                           /* sim_mqtt state (struct sim_printer) */
+    atomic_int rtsp_port;                 /* bound RTSPS port once serving, else 0: the
+                                             MQTT report's ipcam.rtsp_url shows it */
     /* counters (tests read them from the status file) */
     atomic_ulong pushalls;                /* pushall requests received */
     atomic_ulong pushalls_ignored;        /* ... ignored by --pushall-interval */
