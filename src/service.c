@@ -13,6 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "limits.h"
 #include "log.h"
 #include "thread.h"
@@ -215,6 +217,10 @@ done:
              c->peer_str, (long long)(dur / 1000), (long long)(dur % 1000 / 100),
              (unsigned long long)c->conn.rx, (unsigned long long)c->conn.tx);
     conn_close(&c->conn, true);
+    /* Free this thread's OpenSSL state (its DRBGs) now: once the client is off the
+     * registry, service_stop may return and the process exit before a detached thread's
+     * own exit handlers ran, which leaks them (and fails sanitizer builds). */
+    OPENSSL_thread_stop();
     registry_remove(svc, c);
     free(c);
     return NULL;
