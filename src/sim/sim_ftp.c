@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -576,6 +577,43 @@ static const char *skip_telnet(const char *line, size_t *len)
     return line;
 }
 
+/* Read control bytes into f->in (a conn_read result), meanwhile accepting the data
+ * connection and running its TLS handshake if the client already opened it. */
+static int read_control(struct ftp_sess *f, int64_t deadline)
+{
+    for (;;) {
+        int64_t left = deadline - pp_now_ms();
+        short events = 0;
+        int dfd = ftp_data_idle_fd(f, &events);
+        struct pollfd p[3] = {
+            { .fd = f->ctl->fd, .events = POLLIN },
+            { .fd = dfd, .events = events },
+            { .fd = f->cancel_fd, .events = POLLIN },
+        };
+        int r;
+
+        if (left <= 0) {
+            return PP_IO_TIMEOUT;
+        }
+        if (dfd < 0 || conn_pending(f->ctl)) {
+            return conn_read(f->ctl, f->in, sizeof(f->in), (int)left, f->cancel_fd);
+        }
+        r = poll(p, PP_ARRAY_LEN(p), (int)left);
+        if (r < 0 && errno != EINTR) {
+            return PP_IO_ERR;
+        }
+        if (r > 0 && p[2].revents != 0) {
+            return PP_IO_CANCEL;
+        }
+        if (r > 0 && p[1].revents != 0) {
+            ftp_data_idle_event(f);
+        }
+        if (r > 0 && p[0].revents != 0) {
+            return conn_read(f->ctl, f->in, sizeof(f->in), (int)left, f->cancel_fd);
+        }
+    }
+}
+
 /* The next command into f->cmd: 1, or 0 when the session ends. */
 static int next_command(struct ftp_sess *f)
 {
@@ -606,9 +644,7 @@ static int next_command(struct ftp_sess *f)
         {
             int64_t timeout = f->logged_in ? PP_FTP_IDLE_MS
                                            : f->c->start_ms + PP_AUTH_TIMEOUT_MS - pp_now_ms();
-            int r = timeout > 0 ? conn_read(f->ctl, f->in, sizeof(f->in), (int)timeout,
-                                            f->cancel_fd)
-                                : PP_IO_TIMEOUT;
+            int r = timeout > 0 ? read_control(f, pp_now_ms() + timeout) : PP_IO_TIMEOUT;
 
             if (r == PP_IO_TIMEOUT) {
                 ftp_reply(f, PP_FTP_421_UNAVAILABLE, "Timeout.");
@@ -672,7 +708,7 @@ static void ftp_serve(struct service *svc, struct client *c)
     f->ctx = ftp_state.ctx;
     f->root = ftp_state.root;
     f->pasv_fd = -1;
-    f->data.fd = -1;
+    conn_init(&f->data, -1, SVC, c->conn.id);
     snprintf(f->cwd, sizeof(f->cwd), "/");
     (void)pp_ftp_lines_init(&f->lines, f->linebuf, sizeof(f->linebuf));
     sim_status_changed(f->sim);

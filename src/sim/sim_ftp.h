@@ -49,7 +49,8 @@ struct ftp_sess {
     /* passive listener (PASV/EPSV), closed once a data connection was accepted */
     int pasv_fd;
     /* data connection of the running transfer */
-    struct pp_conn data;
+    struct pp_conn data;            /* fd -1 when none */
+    short data_events;              /* what its pending TLS handshake waits for */
     bool ctl_watch;                 /* poll control during a transfer */
     bool abor_seen;                 /* ABOR arrived during the last transfer */
     /* control input: raw bytes, then the codec's line splitter */
@@ -87,6 +88,12 @@ enum ftp_list_kind { FTP_LIST, FTP_NLST, FTP_MLSD };
 void ftp_cmd_list(struct ftp_sess *f, const char *arg, enum ftp_list_kind kind);
 /* Close the passive listener and any data connection (session end). */
 void ftp_data_cleanup(struct ftp_sess *f);
+/* While a command is awaited: the fd (and *events) to poll beside the control
+ * connection so the data connection is accepted and its TLS handshake runs before
+ * the transfer command (curl starts it right after connecting); -1 for none. */
+int ftp_data_idle_fd(struct ftp_sess *f, short *events);
+/* That fd is ready: accept the connection, or take one handshake step. */
+void ftp_data_idle_event(struct ftp_sess *f);
 
 /* ---- sim_ftp_fs.c (pure) ----------------------------------------------- */
 

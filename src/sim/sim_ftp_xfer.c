@@ -177,7 +177,7 @@ void ftp_cmd_pasv(struct ftp_sess *f, bool extended)
     pp_ftp_err e;
     int fd;
 
-    pasv_close(f);
+    ftp_data_cleanup(f); /* a new PASV replaces an unused listener or data connection */
     /* Listen where the client reached us, on a free port: it is the address the
      * reply announces, so it must be one the client can reach. */
     net_host_str((struct sockaddr *)&f->c->local, host, sizeof(host));
@@ -208,48 +208,34 @@ void ftp_cmd_pasv(struct ftp_sess *f, bool extended)
     }
 }
 
-static enum xs accept_data(struct ftp_sess *f)
+/* Accept one pending connection on the passive port and set up its TLS (server side,
+ * not yet handshaken). XS_OK, XS_TIMEOUT (nothing acceptable yet) or XS_NOCONN. */
+static enum xs accept_one(struct ftp_sess *f)
 {
-    int64_t deadline = pp_now_ms() + PP_FTP_DATA_ACCEPT_MS;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    char host[PP_ADDRSTR_MAX];
+    SSL *ssl;
+    int fd = accept4(f->pasv_fd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
-    for (;;) {
-        struct sockaddr_storage ss;
-        socklen_t sl = sizeof(ss);
-        char host[PP_ADDRSTR_MAX];
-        enum xs st = xfer_wait(f, f->pasv_fd, POLLIN, deadline);
-        int fd;
-
-        if (st != XS_OK) {
-            return st == XS_TIMEOUT ? XS_NOCONN : st;
-        }
-        fd = accept4(f->pasv_fd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC | SOCK_NONBLOCK);
-        if (fd < 0) {
-            if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED) {
-                continue;
-            }
-            return XS_NOCONN;
-        }
-        net_host_str((struct sockaddr *)&ss, host, sizeof(host));
-        if (strcmp(host, f->c->peer_host) != 0) {
-            /* Only the control connection's host may take its data connection. */
-            log_warn(SVC, f->c->conn.id, "data connection from %s refused", host);
-            close(fd);
-            continue;
-        }
-        pasv_close(f);
-        conn_init(&f->data, fd, SVC, f->c->conn.id);
-        return XS_OK;
+    if (fd < 0) {
+        return (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED) ? XS_TIMEOUT
+                                                                           : XS_NOCONN;
     }
-}
-
-static enum xs data_handshake(struct ftp_sess *f)
-{
-    int64_t deadline = pp_now_ms() + PP_HANDSHAKE_TIMEOUT_MS;
-    SSL *ssl = SSL_new(f->ctx);
-
-    if (ssl == NULL || SSL_set_fd(ssl, f->data.fd) != 1) {
+    net_host_str((struct sockaddr *)&ss, host, sizeof(host));
+    if (strcmp(host, f->c->peer_host) != 0) {
+        /* Only the control connection's host may take its data connection. */
+        log_warn(SVC, f->c->conn.id, "data connection from %s refused", host);
+        close(fd);
+        return XS_TIMEOUT;
+    }
+    pasv_close(f);
+    conn_init(&f->data, fd, SVC, f->c->conn.id);
+    ssl = SSL_new(f->ctx);
+    if (ssl == NULL || SSL_set_fd(ssl, fd) != 1) {
         SSL_free(ssl);
-        return XS_TLS;
+        f->data.failed = true;
+        return XS_OK; /* reported as a TLS failure by data_handshake */
     }
     f->data.ssl = ssl;
     SSL_set_accept_state(ssl);
@@ -257,28 +243,71 @@ static enum xs data_handshake(struct ftp_sess *f)
      * turns a client's close into a reset that truncates its upload. */
     SSL_set_num_tickets(ssl, 0);
     SSL_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    return XS_OK;
+}
+
+static enum xs accept_data(struct ftp_sess *f)
+{
+    int64_t deadline = pp_now_ms() + PP_FTP_DATA_ACCEPT_MS;
+
     for (;;) {
-        int r, e;
+        enum xs st = xfer_wait(f, f->pasv_fd, POLLIN, deadline);
+
+        if (st != XS_OK) {
+            return st == XS_TIMEOUT ? XS_NOCONN : st;
+        }
+        st = accept_one(f);
+        if (st != XS_TIMEOUT) {
+            return st;
+        }
+    }
+}
+
+/* One handshake step: 1 done, 0 wants *events, -1 failed. */
+static int handshake_step(struct ftp_sess *f, short *events)
+{
+    int r, e;
+
+    if (f->data.failed || f->data.ssl == NULL) {
+        return -1;
+    }
+    ERR_clear_error();
+    r = SSL_do_handshake(f->data.ssl);
+    if (r == 1) {
+        return 1;
+    }
+    e = SSL_get_error(f->data.ssl, r);
+    if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+        log_ssl_errors(LOG_LVL_INFO, SVC, f->c->conn.id, "data TLS handshake");
+        f->data.failed = true;
+        return -1;
+    }
+    *events = e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT;
+    return 0;
+}
+
+static enum xs data_handshake(struct ftp_sess *f)
+{
+    int64_t deadline = pp_now_ms() + PP_HANDSHAKE_TIMEOUT_MS;
+
+    for (;;) {
+        short events = 0;
+        int r = handshake_step(f, &events);
         enum xs st;
 
-        ERR_clear_error();
-        r = SSL_do_handshake(ssl);
+        if (r < 0) {
+            return XS_TLS;
+        }
         if (r == 1) {
             break;
         }
-        e = SSL_get_error(ssl, r);
-        if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
-            log_ssl_errors(LOG_LVL_INFO, SVC, f->c->conn.id, "data TLS handshake");
-            f->data.failed = true;
-            return XS_TLS;
-        }
-        st = xfer_wait(f, f->data.fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline);
+        st = xfer_wait(f, f->data.fd, events, deadline);
         if (st != XS_OK) {
             f->data.failed = true;
             return st == XS_TIMEOUT ? XS_TLS : st;
         }
     }
-    if (!SSL_session_reused(ssl)) {
+    if (!SSL_session_reused(f->data.ssl)) {
         log_info(SVC, f->c->conn.id,
                  "data connection did not resume the control TLS session: refused");
         return XS_REUSE;
@@ -286,17 +315,49 @@ static enum xs data_handshake(struct ftp_sess *f)
     return XS_OK;
 }
 
-/* Refusals before 150, then 150, the data connection and its TLS handshake. */
+int ftp_data_idle_fd(struct ftp_sess *f, short *events)
+{
+    if (f->data.fd < 0) {
+        *events = POLLIN;
+        return f->pasv_fd;
+    }
+    if (f->data.ssl == NULL || f->data.failed || SSL_is_init_finished(f->data.ssl)) {
+        return -1;
+    }
+    *events = f->data_events;
+    return f->data.fd;
+}
+
+void ftp_data_idle_event(struct ftp_sess *f)
+{
+    short events = POLLIN;
+
+    if (f->data.fd < 0) {
+        enum xs st = accept_one(f);
+
+        if (st == XS_NOCONN) {
+            pasv_close(f); /* do not spin on a failing accept: the transfer gets 425 */
+        }
+        if (st != XS_OK || f->data.fd < 0) {
+            return;
+        }
+    }
+    if (handshake_step(f, &events) == 0) {
+        f->data_events = events;
+    }
+}
+
+/* Refusals before 150, then 150, the data connection and its TLS handshake (which
+ * may have run already while the command was awaited). */
 static enum xs data_open(struct ftp_sess *f, const char *what)
 {
     enum xs st;
 
-    conn_init(&f->data, -1, SVC, f->c->conn.id);
     if (!f->prot_private) {
         ftp_reply(f, SIM_FTP_521_NEED_PROT_P, "Data connections must be encrypted (PROT P).");
         return XS_REPLIED;
     }
-    if (f->pasv_fd < 0) {
+    if (f->pasv_fd < 0 && f->data.fd < 0) {
         ftp_reply(f, PP_FTP_425_NO_DATA_CONN, "Use PASV or EPSV first.");
         return XS_REPLIED;
     }
@@ -304,8 +365,13 @@ static enum xs data_open(struct ftp_sess *f, const char *what)
         return XS_GONE;
     }
     xfer_begin(f);
-    st = accept_data(f);
-    return st == XS_OK ? data_handshake(f) : st;
+    if (f->data.fd < 0) {
+        st = accept_data(f);
+        if (st != XS_OK) {
+            return st;
+        }
+    }
+    return data_handshake(f);
 }
 
 /* One SSL call on the non-blocking data socket, waiting as it asks. */
@@ -414,7 +480,7 @@ static void finish(struct ftp_sess *f, enum xs st, const char *ok)
         }
         conn_close(&f->data, false);
     }
-    f->data.fd = -1;
+    conn_init(&f->data, -1, SVC, f->c->conn.id);
     pasv_close(f);
     f->ctl_watch = false;
     net_set_nonblock(f->ctl->fd, false);
@@ -462,6 +528,7 @@ void ftp_data_cleanup(struct ftp_sess *f)
     if (f->data.fd >= 0) {
         conn_close(&f->data, false);
     }
+    conn_init(&f->data, -1, SVC, f->c->conn.id);
 }
 
 /* ---- RETR / STOR / APPE ------------------------------------------------------- */
