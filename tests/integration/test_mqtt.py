@@ -334,6 +334,50 @@ def mqtt5_client_is_refused_with_unacceptable_protocol_version():
 
 
 @mqtt_test
+def qos1_subscribers_get_qos1_with_packet_ids_and_old_clients_are_welcome():
+    need("mosquitto_sub")
+    broker, proxy, port = setup()
+    q1 = proxy_client(port, "q1", subscribe=[REPORT], qos=1)
+    q2 = proxy_client(port, "q2", subscribe=[REPORT], qos=2)  # granted 1
+    v31 = mosquitto_sub(proxy, port, REPORT, "v31", extra=["-V", "mqttv31", "-q", "1"])
+    # Home Assistant's setup dialog: empty client id; some clients: clean session 0, a will.
+    raw = tls_raw(port)
+    raw.sendall(connect_packet(client_id=b"", clean=False, will=(b"some/will", b"bye")))
+    assert raw.recv(4) == bytes([0x20, 0x02, 0x00, 0x00])
+    raw.sendall(subscribe_packet(REPORT.encode(), qos=1))
+    assert raw.recv(5) == bytes([0x90, 0x03, 0x00, 0x01, 0x01])
+    proxy.wait_log("subscribed to " + REPORT, count=4)
+    pub = publisher(broker)
+    publish_reports(pub, range(3))
+    for c in (q1, q2):
+        wait_until(lambda: len(seqs(c)) == 3, 10, "reports at " + c.name)
+        assert [q for t, p, q in c.msgs] == [1, 1, 1]
+    wait_until(lambda: v31.log().count('"seq"') == 3, 10, "reports at the MQTT 3.1 client")
+    # The raw client gets QoS 1 publishes with distinct non-zero packet ids.
+    data = b""
+    pids = []
+    while len(pids) < 3:
+        data += raw.recv(65536)
+        while len(data) >= 2:
+            n, used, mult = 0, 1, 1
+            while data[used] & 0x80:
+                n += (data[used] & 0x7F) * mult
+                mult *= 128
+                used += 1
+            n += (data[used] & 0x7F) * mult
+            used += 1
+            if len(data) < used + n:
+                break
+            pkt, data = data[:used + n], data[used + n:]
+            assert pkt[0] == 0x32, pkt[:4]
+            tlen = struct.unpack(">H", pkt[used:used + 2])[0]
+            pid = struct.unpack(">H", pkt[used + 2 + tlen:used + 4 + tlen])[0]
+            pids.append(pid)
+            raw.sendall(b"\x40\x02" + struct.pack(">H", pid))
+    assert 0 not in pids and len(set(pids)) == 3, pids
+
+
+@mqtt_test
 def wildcard_subscriptions_match_and_others_do_not():
     broker, proxy, port = setup()
     hash_ = proxy_client(port, "hash", subscribe=["#"])
@@ -488,6 +532,15 @@ def garbage_and_late_connect_are_closed_cleanly():
     wait_until(lambda: seqs(ok) == [1], 10, "the report after garbage")
 
 
+@mqtt_test
+def a_client_that_never_sends_connect_is_closed():
+    broker, proxy, port = setup()
+    s = tls_raw(port)
+    s.settimeout(30 * SCALE)
+    assert s.recv(16) == b""  # closed by the proxy's 10 s CONNECT deadline
+    proxy.wait_log(r"no CONNECT from \S+: timed out")
+
+
 # ---- raw packets -------------------------------------------------------------
 
 def tls_raw(port, rcvbuf=None):
@@ -513,12 +566,16 @@ def mstr(b):
     return struct.pack(">H", len(b)) + b
 
 
-def connect_packet(client_id=b"raw", keepalive=60, level=4, user=b"bblp", pw=CODE.encode()):
-    flags = 0x02 | 0x80 | 0x40
+def connect_packet(client_id=b"raw", keepalive=60, level=4, user=b"bblp", pw=CODE.encode(),
+                   clean=True, will=None):
+    flags = (0x02 if clean else 0) | 0x80 | 0x40 | (0x04 | 0x08 if will else 0)
     body = mstr(b"MQTT") + bytes([level, flags]) + struct.pack(">H", keepalive)
     if level == 5:
         body += b"\x00"  # empty properties
-    body += mstr(client_id) + mstr(user) + mstr(pw)
+    body += mstr(client_id)
+    if will:
+        body += mstr(will[0]) + mstr(will[1])
+    body += mstr(user) + mstr(pw)
     return b"\x10" + varint(len(body)) + body
 
 
