@@ -429,6 +429,7 @@ static enum xs data_read(struct ftp_sess *f, uint8_t *buf, size_t cap, size_t *g
         }
         e = SSL_get_error(f->data.ssl, r);
         if (e == SSL_ERROR_ZERO_RETURN) {
+            /* close_notify, or (SSL_OP_IGNORE_UNEXPECTED_EOF) a bare TCP close. */
             *got = 0;
             return XS_OK;
         }

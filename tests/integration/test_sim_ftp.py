@@ -370,6 +370,23 @@ def interrupted_upload_stays_partial():
 
 
 @test
+def upload_closed_without_close_notify_is_complete():
+    # Some clients end an upload by closing the data connection without TLS
+    # close_notify; the printer takes that as the end of the file.
+    sim, port = sim_ftp()
+    f = ftps_login(port)
+    data = os.urandom(512 * 1024 + 3)
+    conn, _ = f.ntransfercmd("STOR /model/abrupt.3mf")
+    conn.sendall(data)
+    conn.close()  # no unwrap(): no close_notify
+    resp = f.voidresp()
+    assert resp.startswith("226"), resp
+    with open(os.path.join(sim.ftp_root, "model", "abrupt.3mf"), "rb") as fh:
+        assert sha256(fh.read()) == sha256(data)
+    f.quit()
+
+
+@test
 def abor_stops_a_download():
     sim, port = sim_ftp()
     with open(os.path.join(sim.ftp_root, "cache", "big.bin"), "wb") as fh:
