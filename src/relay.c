@@ -68,6 +68,11 @@ void relay_serve(struct service *svc, struct client *c)
 
     r = upstream_connect(svc->cfg, svc->kind, &up, svc->name, service_cancel_fd(svc), err,
                          sizeof(err));
+    if (r == UP_TRUST) {
+        /* Needs the user's action (see the message), unlike a printer that is away. */
+        log_error(svc->name, c->conn.id, "printer refused: %s", err);
+        return;
+    }
     if (r != UP_OK) {
         log_warn(svc->name, c->conn.id, "printer unavailable: %s", err);
         return;
