@@ -136,36 +136,66 @@ bool conn_pending(const struct pp_conn *c)
     return c->ssl != NULL && SSL_pending(c->ssl) > 0;
 }
 
+/* Milliseconds left until deadline_ms (-1: none), never negative. */
+static int ms_left(int64_t deadline_ms)
+{
+    int64_t left;
+
+    if (deadline_ms < 0) {
+        return -1;
+    }
+    left = deadline_ms - pp_now_ms();
+    return left < 0 ? 0 : (int)(left > INT32_MAX ? INT32_MAX : left);
+}
+
+/*
+ * The socket stays blocking (conn_write relies on its send timeout), so SSL_read runs
+ * with it switched to non-blocking: a readable socket may hold only a record that is
+ * not application data (a TLS 1.3 session ticket) or part of a record, and a blocking
+ * SSL_read would then wait for the peer past the deadline and the cancel fd. A relay
+ * stuck that way never forwards the other side's data, which the peer waits for.
+ */
 int conn_read(struct pp_conn *c, void *buf, size_t len, int timeout_ms, int cancel_fd)
 {
-    int r, e;
+    int64_t deadline_ms = timeout_ms < 0 ? -1 : pp_now_ms() + timeout_ms;
+    short want = POLLIN;
 
-    if (!conn_pending(c)) {
-        int w = wait_fd(c->fd, POLLIN, timeout_ms, cancel_fd);
-        if (w != 1) {
-            return w;
+    for (;;) {
+        int r, e;
+
+        if (!conn_pending(c)) {
+            int w = wait_fd(c->fd, want, ms_left(deadline_ms), cancel_fd);
+            if (w != 1) {
+                return w;
+            }
         }
+        ERR_clear_error();
+        net_set_nonblock(c->fd, true);
+        r = SSL_read(c->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
+        e = r > 0 ? SSL_ERROR_NONE : SSL_get_error(c->ssl, r);
+        net_set_nonblock(c->fd, false);
+        if (r > 0) {
+            c->rx += (uint64_t)r;
+            return r;
+        }
+        if (e == SSL_ERROR_ZERO_RETURN) {
+            return PP_IO_EOF;
+        }
+        if (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 && r == 0) {
+            c->failed = true; /* no close_notify came: do not send one into a dead socket */
+            return PP_IO_EOF;
+        }
+        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+            /* No application data yet: wait again within the same deadline. */
+            if (deadline_ms >= 0 && pp_now_ms() >= deadline_ms) {
+                return PP_IO_TIMEOUT;
+            }
+            want = e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT;
+            continue;
+        }
+        c->failed = true;
+        return PP_IO_ERR;
     }
-    ERR_clear_error();
-    r = SSL_read(c->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
-    if (r > 0) {
-        c->rx += (uint64_t)r;
-        return r;
-    }
-    e = SSL_get_error(c->ssl, r);
-    if (e == SSL_ERROR_ZERO_RETURN) {
-        return PP_IO_EOF;
-    }
-    if (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 && r == 0) {
-        c->failed = true; /* no close_notify came: do not send one into a dead socket */
-        return PP_IO_EOF;
-    }
-    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-        /* SO_RCVTIMEO expired inside a record, or a non-application record. */
-        return PP_IO_TIMEOUT;
-    }
-    c->failed = true;
-    return PP_IO_ERR;
 }
 
 int conn_read_full(struct pp_conn *c, void *buf, size_t len, int64_t deadline_ms, int cancel_fd)
