@@ -211,7 +211,8 @@ int conn_read_full(struct pp_conn *c, void *buf, size_t len, int64_t deadline_ms
         }
         r = conn_read(c, (char *)buf + got, len - got, (int)left, cancel_fd);
         if (r <= 0) {
-            return r == PP_IO_EOF && got > 0 ? PP_IO_ERR : r;
+            /* PP_IO_EOF is 0, which would read as success: an early end is an error. */
+            return r == PP_IO_EOF ? PP_IO_ERR : r;
         }
         got += (size_t)r;
     }

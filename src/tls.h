@@ -37,7 +37,8 @@ void conn_init(struct pp_conn *c, int fd, const char *svc, unsigned long id);
 int conn_handshake(struct pp_conn *c, int64_t deadline_ms, int cancel_fd);
 /* Bytes read (> 0), or an enum pp_io value. timeout_ms < 0 waits forever. */
 int conn_read(struct pp_conn *c, void *buf, size_t len, int timeout_ms, int cancel_fd);
-/* Read exactly len bytes before the deadline; 0 or an enum pp_io value. */
+/* Read exactly len bytes before the deadline: 0, or a negative enum pp_io value (an
+ * orderly end before len bytes is PP_IO_ERR). */
 int conn_read_full(struct pp_conn *c, void *buf, size_t len, int64_t deadline_ms, int cancel_fd);
 /* Write all of buf (one SSL_write: records of at most 16 KiB); 0 or -1. */
 int conn_write(struct pp_conn *c, const void *buf, size_t len);
