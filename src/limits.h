@@ -52,6 +52,10 @@
 #define PP_CHAMBER_STALL_MS         10000
 #define PP_DETECT_TIMEOUT_MS        5000
 #define PP_DETECT_RETRY_MS          30000
+#define PP_CHAMBER_DRAIN_MS         500     /* read after close_notify until the printer's */
+#define PP_DETECT_CHECK_MS          10000   /* how often a detected camera's health is checked */
+#define PP_DETECT_REPROBE_MS        300000  /* failing this long: probe the ports again */
+#define PP_DETECT_FAILING_RECENT_MS 60000   /* ... and a failure this recent */
 
 /* ---- MQTT ------------------------------------------------------------- */
 #define PP_MQTT_MAX_PACKET          (2 * 1024 * 1024)
