@@ -20,6 +20,7 @@
 #include <openssl/err.h>
 #include <openssl/x509_vfy.h>
 
+#include "detect.h"
 #include "identity.h"
 #include "log.h"
 #include "net.h"
@@ -36,19 +37,6 @@
 
 #define HEALTH_TIMEOUT_MS 5000
 #define RENEW_CHECK_MS    (12 * 3600 * 1000)
-
-enum pp_camera_mode daemon_camera_hint(const char *serial)
-{
-    /* Serial prefixes of RTSPS models (believed; see DESIGN.md). */
-    static const char *const rtsp_prefixes[] = { "00M", "00W", "03W", "094", "239", "093", "22E" };
-
-    for (size_t i = 0; i < PP_ARRAY_LEN(rtsp_prefixes); i++) {
-        if (strncmp(serial, rtsp_prefixes[i], strlen(rtsp_prefixes[i])) == 0) {
-            return PP_CAMERA_RTSP;
-        }
-    }
-    return PP_CAMERA_CHAMBER;
-}
 
 static const struct service_ops *ops_for(enum pp_svc kind)
 {
@@ -146,10 +134,6 @@ int daemon_run(struct pp_config *cfg)
         log_error(NULL, 0, "%s", err);
         goto out;
     }
-    if (cam == PP_CAMERA_AUTO) {
-        cam = daemon_camera_hint(cfg->serial);
-        log_info(NULL, 0, "camera: guessing %s from the serial number", config_camera_name(cam));
-    }
     for (int k = 0; k < PP_SVC_COUNT; k++) {
         if (!config_svc_enabled(cfg, (enum pp_svc)k, cam)) {
             continue;
@@ -160,10 +144,22 @@ int daemon_run(struct pp_config *cfg)
             goto stop;
         }
     }
+    if (cam == PP_CAMERA_AUTO && (cfg->services & PP_WANT_CAMERA)) {
+        /* Detection picks (and later may switch) the camera service. */
+        struct detect_services ds = {
+            .chamber = &services[PP_SVC_CHAMBER], .rtsp = &services[PP_SVC_RTSP],
+            .chamber_ops = ops_for(PP_SVC_CHAMBER), .rtsp_ops = ops_for(PP_SVC_RTSP),
+        };
+        if (detect_start(cfg, &ds, signals_fd(), err, sizeof(err)) != 0) {
+            log_error("camera", 0, "%s", err);
+            goto stop;
+        }
+    }
     wait_for_stop(cfg);
     rc = PP_EXIT_OK;
 stop:
     t0 = pp_now_ms();
+    detect_stop();
     for (int k = PP_SVC_COUNT - 1; k >= 0; k--) {
         service_stop(&services[k]);
     }

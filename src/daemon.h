@@ -14,7 +14,5 @@ int daemon_run(struct pp_config *cfg);
 int daemon_print_ca(const struct pp_config *cfg);
 int daemon_check_config(const struct pp_config *cfg);
 int daemon_health(const struct pp_config *cfg);
-/* The camera a serial number suggests when detection has no answer. */
-enum pp_camera_mode daemon_camera_hint(const char *serial);
 
 #endif
