@@ -274,6 +274,22 @@ def fifth_mqtt_client_is_refused_over_the_default_limit():
 
 
 @test
+def limit_option_sets_the_mqtt_connection_limit():
+    sim = start_sim(services=("mqtt",), extra=["--limit", "mqtt=1"])
+    first = Mqtt(sim).ready()
+    try:
+        s = tls_connect(sim.port["mqtt"])
+        refused = s.recv(1) == b""
+    except (OSError, ssl.SSLError):
+        refused = True
+    assert refused, "a 2nd connection completed a TLS handshake with --limit mqtt=1"
+    sim.wait_log(r"refusing")
+    assert first.disconnected is None
+    # The refused connection never became a client.
+    wait_until(lambda: sim_status(sim)["mqtt"]["total"] == 1, 10, "one connection counted")
+
+
+@test
 def pushall_interval_ignores_a_quick_second_pushall():
     sim = start_sim(services=("mqtt",), extra=["--pushall-interval", "600"])
     cl = Mqtt(sim).ready()
@@ -417,4 +433,5 @@ def chamber_stall_after_stops_frames_but_keeps_the_connection():
     assert s["chamber"]["current"] == 1 and s["frames"] == frames, s
 
 
-run()
+if __name__ == "__main__":
+    run()
