@@ -387,6 +387,61 @@ def upload_closed_without_close_notify_is_complete():
 
 
 @test
+def data_port_taken_from_another_host_is_refused():
+    sim, port = sim_ftp()
+    f = ftps_login(port)
+    host, pasv_port = f.makepasv()
+    thief = socket.socket()
+    thief.bind(("127.0.0.2", 0))
+    thief.settimeout(10 * SCALE)
+    thief.connect(("127.0.0.1", pasv_port))
+    sim.wait_log(r"data connection from 127\.0\.0\.2 refused")
+    assert thief.recv(1) == b""
+    thief.close()
+    # The client's own connection to that port still gets the transfer.
+    conn = socket.create_connection(("127.0.0.1", pasv_port), 10 * SCALE)
+    f.putcmd("NLST /")
+    assert f.getresp().startswith("150")
+    conn = f.context.wrap_socket(conn, server_hostname="127.0.0.1", session=f.sock.session)
+    names = b""
+    while True:
+        chunk = conn.recv(4096)
+        if not chunk:
+            break
+        names += chunk
+    conn.unwrap()
+    conn.close()
+    assert f.getresp().startswith("226")
+    assert set(names.decode().split()) == {"cache", "model", "timelapse"}, names
+    f.quit()
+
+
+@test
+def control_lines_pipelined_and_overlong():
+    sim, port = sim_ftp()
+    f = ftps_login(port)
+    f.sock.sendall(b"NOOP\r\nPWD\r\nCWD model\r\nPWD\r\n")
+    assert f.getresp().startswith("200")
+    assert f.getresp() == '257 "/" is the current directory'
+    assert f.getresp().startswith("250")
+    assert f.getresp() == '257 "/model" is the current directory'
+    f.sock.sendall(b"NOOP " + b"x" * 5000 + b"\r\n")
+    try:
+        f.getresp()
+        raise AssertionError("an overlong line was accepted")
+    except ftplib.error_perm as e:
+        assert str(e).startswith("500"), e
+    assert f.sendcmd("PWD") == '257 "/model" is the current directory'
+    f.sock.sendall(b"\r\n")  # an empty line is ignored
+    try:
+        f.sendcmd("SITE CHMOD 777 x")
+        raise AssertionError("SITE was accepted")
+    except ftplib.error_perm as e:
+        assert str(e).startswith("500"), e
+    f.quit()
+
+
+@test
 def abor_stops_a_download():
     sim, port = sim_ftp()
     with open(os.path.join(sim.ftp_root, "cache", "big.bin"), "wb") as fh:
