@@ -395,13 +395,49 @@ def print_ca_prints_the_ca_file_and_help_lists_every_variable():
 
 # ---- secrets ---------------------------------------------------------------------------
 
+def mqtt_session(port, password, want_report):
+    """A paho-mqtt client: connect (TLS, user bblp), optionally ask for and await a full
+    status report. Returns the CONNACK code."""
+    import paho.mqtt.client as mqtt
+    got = {"rc": None, "reports": 0}
+    c = mqtt.Client(client_id="foundation", clean_session=True, protocol=mqtt.MQTTv311)
+    c.username_pw_set("bblp", password)
+    c.tls_set_context(h.tls_client_ctx())
+    report = "device/%s/report" % h.SERIAL
+
+    def on_connect(client, userdata, flags, rc):
+        got["rc"] = rc
+        if rc == 0 and want_report:
+            client.subscribe(report)
+
+    def on_subscribe(client, userdata, mid, qos):
+        client.publish("device/%s/request" % h.SERIAL,
+                       '{"pushing":{"sequence_id":"0","command":"pushall"}}')
+
+    def on_message(client, userdata, msg):
+        got["reports"] += 1
+
+    c.on_connect, c.on_subscribe, c.on_message = on_connect, on_subscribe, on_message
+    c.connect("127.0.0.1", port, keepalive=30)
+    c.loop_start()
+    try:
+        h.wait_until(lambda: got["rc"] is not None, 10, "CONNACK")
+        if got["rc"] == 0 and want_report:
+            h.wait_until(lambda: got["reports"] > 0, 10, "a report through the proxy")
+    finally:
+        c.disconnect()
+        c.loop_stop()
+    return got["rc"]
+
+
 @h.test
 def no_log_contains_the_access_code():
     """Runs last: every log this file produced (proxies, simulators, commands)."""
-    # One more run with everything switched on, debug logging, and a failed login.
-    printer = sim()
-    p = h.start_proxy({"chamber": printer.port["chamber"], "mqtt": 1, "ftp": 1},
-                      code=CODE, extra=["--max-clients", "3"])
+    # One more run with debug logging, real clients, and failed logins on two services.
+    printer = h.start_sim(services=("mqtt", "chamber"), code=CODE, name="sim-all",
+                          extra=["--limit", "chamber=4"])
+    p = h.start_proxy({"chamber": printer.port["chamber"], "mqtt": printer.port["mqtt"],
+                       "ftp": 1}, code=CODE, extra=["--max-clients", "3"])
     p.port = p.ports(["mqtt", "ftp", "chamber"])
     v = viewer(p)
     expect_frame(v)
@@ -410,6 +446,14 @@ def no_log_contains_the_access_code():
     bad.sendall(h.chamber_auth(code="Wrong123"))
     expect_no_frame(bad)
     bad.close()
+    try:
+        import paho.mqtt.client  # noqa: F401
+        have_paho = True
+    except ImportError:
+        have_paho = False
+    if have_paho:
+        assert mqtt_session(p.port["mqtt"], CODE, want_report=True) == 0
+        assert mqtt_session(p.port["mqtt"], "Wrong123", want_report=False) != 0
     assert p.stop()[0] == 0
     printer.stop()
     logs = glob.glob(os.path.join(h.tmpdir(), "**", "*.log"), recursive=True)
