@@ -47,10 +47,10 @@ def children(pid):
     return out
 
 
-def printed(demo, prefix):
-    """The command line the demo printed that starts with prefix."""
+def printed(demo, prefix, containing=""):
+    """The command line the demo printed that starts with prefix (and contains ...)."""
     for line in demo.log().splitlines():
-        if line.strip().startswith(prefix):
+        if line.strip().startswith(prefix) and containing in line:
             return line.strip()
     raise AssertionError("demo printed no '%s' command:\n%s" % (prefix, demo.tail()))
 
@@ -85,9 +85,19 @@ def demo_chamber_model_prints_working_commands_and_stops_on_sigint():
     demo.wait_log(r"(?m)^ready:", timeout=60)
     out, _ = run_printed(printed(demo, "mosquitto_sub") + " -C 1", "mosquitto_sub")
     assert "push_status" in out, out
-    out, _ = run_printed(printed(demo, "curl --ftp-pasv -k --user bblp:12345678 ftps://"),
-                         "curl list")
+    out, _ = run_printed(printed(demo, "curl", "ftps://"), "curl list")
     assert "timelapse" in out, out
+    # Upload, then start a print with the printed commands: the reports say RUNNING.
+    src = os.path.join(new_dir("upload"), "cube.3mf")
+    with open(src, "wb") as f:
+        f.write(b"PK\x03\x04 a tiny model")
+    run_printed("cp %s . && %s" % (src, printed(demo, "curl", "-T cube.3mf")), "curl upload")
+    watch = Proc(["sh", "-c", printed(demo, "mosquitto_sub")], "watch")
+    watch.wait_log(r"push_status")  # subscribed
+    run_printed(printed(demo, "mosquitto_pub", "project_file"), "project_file")
+    watch.wait_log(r'"command":"project_file","sequence_id":"1","result":"success"')
+    watch.wait_log(r'"gcode_state":"RUNNING"')
+    watch.stop()
     out, cwd = run_printed(printed(demo, "ACCESS_CODE=").replace("--frames 5", "--frames 2"),
                            "chamber-client")
     with open(os.path.join(cwd, "frames", "frame-00002.jpg"), "rb") as f:

@@ -307,7 +307,7 @@ def pushall_interval_ignores_a_quick_second_pushall():
 
 
 @test
-def keepalive_silence_closes_the_client():
+def pingreq_is_answered_and_keepalive_silence_closes_the_client():
     sim = start_sim(services=("mqtt",))
     s = tls_connect(sim.port["mqtt"])
     user, pw = b"bblp", CODE.encode()
@@ -316,6 +316,8 @@ def keepalive_silence_closes_the_client():
             struct.pack(">H", len(pw)) + pw)
     s.sendall(bytes([0x10, len(body)]) + body)
     assert recv_exact(s, 4) == b"\x20\x02\x00\x00"  # CONNACK accepted
+    s.sendall(b"\xc0\x00")  # PINGREQ
+    assert recv_exact(s, 2) == b"\xd0\x00"  # PINGRESP
     s.settimeout(10 * SCALE)
     # Keepalive 1 s and no PINGREQ: the broker closes after 1.5 s of silence.
     assert s.recv(1) == b""
