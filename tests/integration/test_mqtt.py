@@ -14,10 +14,11 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import CODE, SCALE, SERIAL, Proc, ca_path, need, run, wait_until  # noqa: E402
-from mqtt_util import (REPORT, REQUEST, Client, connect_packet, mosquitto_sub,  # noqa: E402
-                       mqtt_test, proxy_client, publish_reports, publisher, seqs, setup,
-                       subscribe_packet, tls_raw)
+from harness import (CODE, SCALE, SERIAL, Proc, ca_path, need, run, start_proxy,  # noqa: E402
+                     wait_until)
+from mqtt_util import (REPORT, REQUEST, Broker, Client, _proxies, connect_packet,  # noqa: E402
+                       mosquitto_sub, mqtt_test, proxy_client, publish_reports, publisher,
+                       seqs, setup, subscribe_packet, tls_raw)
 
 
 # ---- tests -------------------------------------------------------------------
@@ -329,6 +330,22 @@ def garbage_and_late_connect_are_closed_cleanly():
     pub = publisher(broker)
     publish_reports(pub, [1])
     wait_until(lambda: seqs(ok) == [1], 10, "the report after garbage")
+
+
+@mqtt_test
+def printer_refusing_the_access_code_is_logged_and_clients_stay_served():
+    broker = Broker()
+    proxy = start_proxy({"mqtt": broker.port}, services=("mqtt",), insecure=True,
+                        code="87654321")
+    _proxies.append(proxy)
+    port = proxy.ports(["mqtt"])["mqtt"]
+    proxy.wait_log(r"printer refused the MQTT login \(CONNACK 5\): check the access code")
+    wait_until(lambda: "not authorised" in broker.log() or "not authorized" in broker.log(),
+               10, "the broker's refusal in its log")
+    # Clients log in with the code the proxy was given and wait for the printer.
+    c = Client("waiting", port, password="87654321", subscribe=[REPORT])
+    assert c.wait_connected() == 0
+    assert "87654321" not in proxy.log()
 
 
 @mqtt_test
