@@ -101,7 +101,7 @@ class Client:
     """A paho-mqtt 1.x client running its network loop in a thread."""
 
     def __init__(self, name, port, password=CODE, cafile=None, subscribe=(), qos=0,
-                 keepalive=60, connect=True, user="bblp"):
+                 keepalive=60, connect=True, user="bblp", protocol=None):
         import paho.mqtt.client as mqtt
         self.mqtt = mqtt
         self.name = name
@@ -113,7 +113,7 @@ class Client:
         self.acked = {}
         self.subscribed = threading.Event()
         self.c = mqtt.Client(client_id=name, clean_session=True,
-                             protocol=mqtt.MQTTv311)
+                             protocol=protocol or mqtt.MQTTv311)
         self.c.username_pw_set(user, password)
         ctx = tls_client_ctx()
         self.c.tls_set_context(ctx)
