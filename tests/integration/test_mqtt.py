@@ -228,6 +228,28 @@ def qos1_request_is_acked_only_after_the_printer_acked_it():
 
 
 @mqtt_test
+def requests_wait_a_bounded_time_and_count_while_the_printer_is_away():
+    broker, proxy, port = setup()
+    c = proxy_client(port, "impatient")
+    broker.stop()
+    proxy.wait_log("printer session lost|printer session ended")
+    for i in range(70):  # more than the queue holds
+        c.publish(REQUEST, {"print": {"sequence_id": "old-%d" % i, "command": "pause"}})
+    proxy.wait_log(r"request dropped: 64 requests already wait for the printer")
+    proxy.wait_log(r"dropped 64 client request\(s\): printer unavailable for 10 s", timeout=20)
+    broker.start()
+    proxy.wait_log("printer session up", count=2, timeout=45)
+    watcher = broker.client("watcher", subscribe=[REQUEST])
+    watcher.wait_subscribed()
+    c.publish(REQUEST, {"print": {"sequence_id": "new", "command": "resume"}})
+
+    def ids():
+        return [p["print"]["sequence_id"] for p in watcher.payloads() if "print" in p]
+    wait_until(lambda: "new" in ids(), 10, "the fresh request at the printer")
+    assert ids() == ["new"], ids()
+
+
+@mqtt_test
 def clients_survive_a_printer_restart_and_get_reports_again():
     need("mosquitto_sub")
     broker, proxy, port = setup()
