@@ -4,6 +4,7 @@ binaries, the client commands it prints work as printed, and SIGINT (Ctrl-C) sto
 cleanly."""
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -111,11 +112,16 @@ def demo_rtsps_model_starts_and_stops():
     try:
         demo.wait_log(r"(?m)^ready:", timeout=60)
     except AssertionError:
-        if re.search(r"not simulated yet|RTSP.*(not built|unavailable|disabled)", demo.log()):
+        if re.search(r"not simulated yet|no RTSPS support", demo.log()):
             raise SkipTest("this build has no RTSPS camera")
         raise
-    assert re.search(r"ffplay -rtsp_transport tcp rtsps://bblp:\S+@127\.0\.0\.1:\d+"
-                     r"/streaming/live/1", demo.log()), demo.tail()
+    m = re.search(r"ffplay -rtsp_transport tcp (rtsps://bblp:\S+@127\.0\.0\.1:\d+"
+                  r"/streaming/live/1)", demo.log())
+    assert m, demo.tail()
+    if shutil.which("ffprobe"):
+        out, _ = run_printed("ffprobe -v error -rtsp_transport tcp -show_entries "
+                             "stream=codec_name -of compact '%s'" % m.group(1), "ffprobe")
+        assert "codec_name=h264" in out, out
     stop_demo(demo)
 
 
