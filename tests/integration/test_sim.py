@@ -38,7 +38,9 @@ class Mqtt:
         self.disconnected = None
         self.suback = None
         self.subscribe_to = subscribe
-        c = paho.Client(client_id="", clean_session=True,
+        # paho 2.x needs the callback API named; these callbacks are the 1.x ones.
+        api = (paho.CallbackAPIVersion.VERSION1,) if hasattr(paho, "CallbackAPIVersion") else ()
+        c = paho.Client(*api, client_id="", clean_session=True,
                         protocol=protocol or paho.MQTTv311, reconnect_on_failure=False)
         c.tls_set(ca_certs=ca_path(sim.state_dir))
         c.tls_insecure_set(True)  # the certificate's CN is the serial, not 127.0.0.1
