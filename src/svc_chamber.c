@@ -120,6 +120,17 @@ static void publish(struct chamber *ch, struct frame *f)
     frame_unref(old);
 }
 
+static void release_latest(struct chamber *ch)
+{
+    struct frame *old;
+
+    pthread_mutex_lock(&ch->lock);
+    old = ch->latest;
+    ch->latest = NULL;
+    pthread_mutex_unlock(&ch->lock);
+    frame_unref(old);
+}
+
 /* ---- the printer connection ------------------------------------------- */
 
 void chamber_upstream_close(struct pp_conn *up)
@@ -391,6 +402,7 @@ static void *upstream_main(void *arg)
             go_on = false;
             break;
         case END_IDLE:
+            release_latest(ch); /* nobody watches: do not hold a frame (up to 4 MB) */
             go_on = true;
             break;
         case END_RETRY_SLOW:

@@ -239,7 +239,12 @@ def tls_records_plaintext(port, want_frames):
     obj.write(h.chamber_auth())
     flush()
     records = []
-    while count_frames(records) < want_frames:
+    end = time.monotonic() + 20 * h.SCALE
+    while True:
+        frames, well_formed = count_frames(records)
+        if frames >= want_frames or not well_formed:
+            break  # the caller's checks say what is wrong
+        assert time.monotonic() < end, "no %d frames within %ss" % (want_frames, 20 * h.SCALE)
         inc.write(next_record())
         plain = b""
         while True:
@@ -255,17 +260,20 @@ def tls_records_plaintext(port, want_frames):
 
 
 def count_frames(records):
+    """(whole frames, whether every header had a record of its own so far)"""
     frames, need = 0, 0
     for r in records:
         if need == 0:
             if len(r) != 16:
-                return frames
+                return frames, False
             need = struct.unpack_from("<I", r, 0)[0]
         else:
+            if len(r) > need:
+                return frames, False
             need -= len(r)
             if need == 0:
                 frames += 1
-    return frames
+    return frames, True
 
 
 @test
