@@ -317,21 +317,30 @@ static bool peer_push(struct mqtt_peer *p, struct mqtt_msg *m)
     return true;
 }
 
+/*
+ * Two passes under the hub lock: queue for everyone first, then wake, so a woken
+ * worker that preempts this thread does not hold up the queueing for the others. A
+ * peer whose queue was not empty already has a wake pending (its worker drains the
+ * wake fd before it takes the queue), so it costs no system call.
+ */
 size_t mqtt_hub_publish(struct mqtt_hub *h, struct mqtt_msg *m)
 {
     size_t n = 0;
 
     pthread_mutex_lock(&h->lock);
     for (struct mqtt_peer *p = h->peers; p != NULL; p = p->next) {
-        bool pushed = false, notify = false;
+        p->notify = false;
         pthread_mutex_lock(&p->lock);
         if (peer_matches(p, m)) {
-            pushed = peer_push(p, m);
-            notify = pushed || p->overflow;
+            bool was_idle = p->q_count == 0;
+            bool pushed = peer_push(p, m);
+            p->notify = (pushed && was_idle) || p->overflow;
+            n += pushed;
         }
         pthread_mutex_unlock(&p->lock);
-        n += pushed;
-        if (notify) {
+    }
+    for (struct mqtt_peer *p = h->peers; p != NULL; p = p->next) {
+        if (p->notify) {
             wake(p->wake_fd);
         }
     }

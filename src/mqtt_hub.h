@@ -62,6 +62,7 @@ struct mqtt_peer {
     bool overflow;           /* fell behind: the worker must close */
     size_t overflow_msgs, overflow_bytes;
     uint64_t dropped_acks;
+    bool notify;             /* fan-out scratch: under hub lock */
     struct mqtt_peer *prev, *next;  /* hub list, under hub lock */
 };
 
