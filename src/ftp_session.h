@@ -62,7 +62,11 @@ void ftp_data_reset(struct ftp_session *s);
 void ftp_close_data(struct ftp_session *s, struct pp_conn *d, enum ftp_fd_slot slot,
                     bool graceful);
 
-/* Read one client command: 1 valid, 0 bad line (answered), or an enum pp_io value. */
+/* ftp_read_command results besides the enum pp_io values (which end the session). */
+#define FTP_CMD_OK   1   /* cmd holds a valid command */
+#define FTP_CMD_SKIP 2   /* a bad line, already answered with 500 */
+
+/* Read and parse one client command. */
 int ftp_read_command(struct ftp_session *s, pp_ftp_cmd *cmd, int timeout_ms);
 
 /* Run a transfer command (line as the client sent it). 0 keeps the session, -1 ends it. */

@@ -22,6 +22,8 @@
 #include "net.h"
 #include "util.h"
 
+#include <openssl/err.h>
+
 enum xfer_end {
     X_DONE,         /* the source ended the data (close_notify or FIN) */
     X_CLIENT_DATA,  /* the client's data connection failed or closed early */
@@ -39,7 +41,8 @@ struct xfer {
     struct ftp_reply final;   /* the printer's reply that ends the transfer */
     bool have_final;
     pp_ftp_cmd cmd;           /* a client command read during the transfer */
-    char buf[PP_IO_CHUNK];
+    char buf[PP_IO_CHUNK];    /* one record read from src ... */
+    size_t pending;           /* ... not yet accepted by dst */
 };
 
 static bool client_side(const struct xfer *x, const struct pp_conn *c)
@@ -86,11 +89,11 @@ static int client_command(struct ftp_session *s, struct xfer *x)
 {
     int r = ftp_read_command(s, &x->cmd, PP_FTP_ABOR_REPLY_MS);
 
-    if (r < 0 || r == PP_IO_EOF) {
-        return X_CLIENT_GONE;
-    }
-    if (r == 0) {
+    if (r == FTP_CMD_SKIP) {
         return -1;
+    }
+    if (r != FTP_CMD_OK) {
+        return X_CLIENT_GONE;
     }
     if (strcmp(x->cmd.verb, "ABOR") == 0) {
         return X_ABORT;
@@ -104,87 +107,132 @@ static int client_command(struct ftp_session *s, struct xfer *x)
     return r == 0 ? -1 : X_CLIENT_GONE;
 }
 
-/* Move one burst from src to dst. -1 to go on, or how the transfer ended. */
-static int move_data(struct xfer *x)
+static enum xfer_end side_failed(const struct xfer *x, const struct pp_conn *c)
 {
-    do {
-        int n = conn_read(x->src, x->buf, sizeof(x->buf), 0, -1);
-        if (n == PP_IO_TIMEOUT) {
-            return -1;
-        }
-        if (n == PP_IO_EOF) {
-            return X_DONE;
-        }
-        if (n < 0) {
-            return client_side(x, x->src) ? X_CLIENT_DATA : X_PRINTER_DATA;
-        }
-        if (conn_write(x->dst, x->buf, (size_t)n) != 0) {
-            return client_side(x, x->dst) ? X_CLIENT_DATA : X_PRINTER_DATA;
-        }
-    } while (conn_pending(x->src));
-    return -1;
+    return client_side(x, c) ? X_CLIENT_DATA : X_PRINTER_DATA;
+}
+
+/*
+ * Write what is pending to dst without blocking (the socket is non-blocking so
+ * an ABOR or a hang-up is seen while a slow reader holds the data back).
+ * -1 to go on, or how the transfer ended.
+ */
+static int flush_pending(struct xfer *x)
+{
+    int r, e;
+
+    if (x->pending == 0) {
+        return -1;
+    }
+    ERR_clear_error();
+    r = SSL_write(x->dst->ssl, x->buf, (int)x->pending);
+    if (r > 0) {
+        x->dst->tx += (uint64_t)r;
+        x->pending = 0;
+        return -1;
+    }
+    e = SSL_get_error(x->dst->ssl, r);
+    if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
+        return -1; /* retried with the same buffer when poll says writable */
+    }
+    x->dst->failed = true;
+    return side_failed(x, x->dst);
+}
+
+/* Read one record from src into the pending buffer. -1 to go on, or the end. */
+static int fill_pending(struct xfer *x)
+{
+    int n = conn_read(x->src, x->buf, sizeof(x->buf), 0, -1);
+
+    if (n == PP_IO_TIMEOUT) {
+        return -1;
+    }
+    if (n == PP_IO_EOF) {
+        return X_DONE;
+    }
+    if (n < 0) {
+        return side_failed(x, x->src);
+    }
+    x->pending = (size_t)n;
+    return flush_pending(x);
 }
 
 /* The destination spoke: a TLS post-handshake message, or it closed early. */
 static int check_dst(struct xfer *x)
 {
-    int n = conn_read(x->dst, x->buf, sizeof(x->buf), 0, -1);
+    char junk[PP_FTP_LINE_BUF];
+    int n = conn_read(x->dst, junk, sizeof(junk), 0, -1);
 
     if (n == PP_IO_EOF || n == PP_IO_ERR) {
-        return client_side(x, x->dst) ? X_CLIENT_DATA : X_PRINTER_DATA;
+        return side_failed(x, x->dst);
+    }
+    return -1;
+}
+
+/* One round of the pump: -1 to go on, or how the transfer ended. */
+static int pump_round(struct ftp_session *s, struct xfer *x)
+{
+    struct pollfd p[5] = {
+        { .fd = x->pending ? -1 : x->src->fd, .events = POLLIN },
+        { .fd = x->dst->fd, .events = (short)(x->pending ? POLLOUT | POLLIN : POLLIN) },
+        { .fd = x->have_final ? -1 : s->upconn.fd, .events = POLLIN },
+        { .fd = s->c->conn.fd, .events = POLLIN },
+        { .fd = s->cancel_fd, .events = POLLIN },
+    };
+    bool src_ready = !x->pending && conn_pending(x->src);
+    bool up_ready = !x->have_final && ftp_ctl_buffered(&s->up);
+    bool cl_ready = ftp_ctl_buffered(&s->cl);
+    int r;
+
+    if (!src_ready && !up_ready && !cl_ready) {
+        r = poll(p, 5, PP_FTP_DATA_STALL_MS);
+        if (r < 0) {
+            return errno == EINTR ? -1 : X_STALL;
+        }
+        if (r == 0) {
+            return X_STALL;
+        }
+        if (p[4].revents & POLLIN) {
+            return X_CANCEL;
+        }
+    }
+    if (x->pending && p[1].revents != 0 && (r = flush_pending(x)) >= 0) {
+        return r;
+    }
+    if (!x->pending && (src_ready || p[0].revents != 0) && (r = fill_pending(x)) >= 0) {
+        return r;
+    }
+    /* Read what dst sends even while a write waits: left unread, a printer's
+     * post-handshake tickets turn our close into a reset that cuts the upload. */
+    if ((p[1].revents & (POLLIN | POLLHUP | POLLERR)) && (r = check_dst(x)) >= 0) {
+        return r;
+    }
+    if (up_ready || p[2].revents != 0) {
+        /* Usually 226 racing the data's end, or 426/451: keep it for later. */
+        if (ftp_ctl_read_reply(&s->up, NULL, &x->final, PP_FTP_ABOR_REPLY_MS, s->cancel_fd) < 0) {
+            return X_UP_GONE;
+        }
+        x->have_final = true;
+    }
+    if (cl_ready || p[3].revents != 0) {
+        return client_command(s, x);
     }
     return -1;
 }
 
 static enum xfer_end pump(struct ftp_session *s, struct xfer *x)
 {
-    for (;;) {
-        struct pollfd p[5] = {
-            { .fd = x->src->fd, .events = POLLIN },
-            { .fd = x->dst->fd, .events = POLLIN },
-            { .fd = x->have_final ? -1 : s->upconn.fd, .events = POLLIN },
-            { .fd = s->c->conn.fd, .events = POLLIN },
-            { .fd = s->cancel_fd, .events = POLLIN },
-        };
-        bool src_ready = conn_pending(x->src);
-        bool up_ready = !x->have_final && ftp_ctl_buffered(&s->up);
-        bool cl_ready = ftp_ctl_buffered(&s->cl);
-        int r = 0;
+    int r;
 
-        if (!src_ready && !up_ready && !cl_ready) {
-            r = poll(p, 5, PP_FTP_DATA_STALL_MS);
-            if (r < 0 && errno == EINTR) {
-                continue;
-            }
-            if (r <= 0) {
-                return X_STALL;
-            }
-            if (p[4].revents & POLLIN) {
-                return X_CANCEL;
-            }
-        }
-        if (src_ready || p[0].revents != 0) {
-            if ((r = move_data(x)) >= 0) {
-                return (enum xfer_end)r;
-            }
-        }
-        if (p[1].revents != 0 && (r = check_dst(x)) >= 0) {
-            return (enum xfer_end)r;
-        }
-        if (up_ready || p[2].revents != 0) {
-            /* Usually 226 racing the data's end, or 426/451: keep it for later. */
-            if (ftp_ctl_read_reply(&s->up, NULL, &x->final, PP_FTP_ABOR_REPLY_MS,
-                                   s->cancel_fd) < 0) {
-                return X_UP_GONE;
-            }
-            x->have_final = true;
-        }
-        if (cl_ready || p[3].revents != 0) {
-            if ((r = client_command(s, x)) >= 0) {
-                return (enum xfer_end)r;
-            }
-        }
-    }
+    net_set_nonblock(x->src->fd, true);
+    net_set_nonblock(x->dst->fd, true);
+    do {
+        r = pump_round(s, x);
+    } while (r < 0);
+    /* Closing (close_notify) and later replies use blocking I/O with timeouts. */
+    net_set_nonblock(x->src->fd, false);
+    net_set_nonblock(x->dst->fd, false);
+    return (enum xfer_end)r;
 }
 
 /* The printer's final reply for this transfer (held or read now); <0 if lost. */
@@ -236,13 +284,43 @@ static int finish_abort(struct ftp_session *s, struct xfer *x)
     return forward_final(s, x);
 }
 
+/*
+ * close_notify to the printer, then read until it closes too: whatever it sent
+ * (tickets) is consumed, so our close cannot become a reset that truncates the
+ * file, and its end means it has read everything.
+ */
+static void end_upload_to_printer(struct ftp_session *s)
+{
+    struct pp_conn *d = &s->updata;
+    int64_t deadline = pp_now_ms() + PP_FTP_DATA_STALL_MS;
+    char junk[PP_FTP_LINE_BUF];
+
+    if (!d->failed) {
+        ERR_clear_error();
+        if (SSL_shutdown(d->ssl) < 0) {
+            d->failed = true;
+        }
+    }
+    while (!d->failed) {
+        int64_t left = deadline - pp_now_ms();
+        int r = conn_read(d, junk, sizeof(junk), left > 0 ? (int)left : 0, s->cancel_fd);
+        if (r < 0 && r != PP_IO_TIMEOUT) {
+            break;
+        }
+        if (r == PP_IO_EOF || left <= 0) {
+            break;
+        }
+    }
+    ftp_close_data(s, d, FTP_FD_UPDATA, false);
+}
+
 static int finish_done(struct ftp_session *s, struct xfer *x)
 {
     int code;
 
     if (x->upload) {
         /* The printer must see the end of the file before it can answer 226. */
-        ftp_close_data(s, &s->updata, FTP_FD_UPDATA, true);
+        end_upload_to_printer(s);
         ftp_close_data(s, &s->cldata, FTP_FD_CLDATA, true);
     } else {
         /* Everything is written; close the way the printer closed (a missing
@@ -250,7 +328,9 @@ static int finish_done(struct ftp_session *s, struct xfer *x)
         ftp_close_data(s, &s->cldata, FTP_FD_CLDATA, !s->updata.failed);
         ftp_close_data(s, &s->updata, FTP_FD_UPDATA, true);
     }
-    code = final_reply(s, x, PP_FTP_REPLY_MS);
+    /* After an upload the printer answers once the bytes still in flight reached
+     * its storage: slow printers need the long wait. */
+    code = final_reply(s, x, x->upload ? PP_FTP_DATA_STALL_MS : PP_FTP_REPLY_MS);
     if (code < 0) {
         return code == PP_IO_CANCEL ? -1 : printer_lost(s);
     }

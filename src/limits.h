@@ -78,6 +78,7 @@
 #define PP_FTP_MAX_LINE             1024    /* command or reply line, CRLF included */
 #define PP_FTP_MAX_REPLY_LINES      256     /* lines in one multi-line reply */
 #define PP_FTP_SLOT_WAIT_MS         60000
+#define PP_FTP_SLOT_GRACE_MS        100     /* between a printer session's end and the next */
 #define PP_FTP_IDLE_MS              600000  /* control idle with no transfer */
 #define PP_FTP_DATA_ACCEPT_MS       30000
 #define PP_FTP_DATA_BACKLOG         4
@@ -86,7 +87,10 @@
 #define PP_FTP_ABOR_REPLY_MS        10000   /* each reply that follows an ABOR */
 #define PP_FTP_QUIT_MS              2000    /* printer's 221 when we leave */
 #define PP_FTP_LOGIN_TRIES          3       /* wrong passwords before we hang up */
+#define PP_FTP_LOGIN_ATTEMPTS       5       /* printer sessions tried before 421 */
+#define PP_FTP_LOGIN_RETRY_MS       200     /* times the attempt number */
 #define PP_FTP_REPLY_CAPTURE        4096    /* a reply held back until data is closed */
+#define PP_FTP_PRINTER_SNDBUF       (256 * 1024) /* upload bytes queued towards the printer */
 
 /* ---- simulator FTPS server -------------------------------------------- */
 #define PP_SIM_FTP_VPATH_MAX        2048    /* virtual path (cwd + argument) */

@@ -37,6 +37,9 @@
 #define TELNET_IP  0xf4
 #define TELNET_DM  0xf2
 
+/* up_login_once: worth another attempt. */
+#define UP_RETRY 1
+
 /* What a command makes the session do next. */
 enum step { STEP_NEXT, STEP_END };
 
@@ -133,6 +136,9 @@ static bool slot_take(struct ftp_session *s)
 
 static void slot_give(struct ftp_session *s)
 {
+    /* A printer counts a session as ended a moment after its socket closed: the
+     * next session waits that moment out instead of being refused. */
+    (void)pp_sleep(PP_FTP_SLOT_GRACE_MS, s->cancel_fd);
     (void)!write(s->fs->slots[1], "s", 1);
 }
 
@@ -185,11 +191,10 @@ static int up_command(struct ftp_session *s, const char *line, struct ftp_reply 
 
 /* ---- login ---------------------------------------------------------------- */
 
-/* Open the printer control session and log in with the configured code. */
-static int up_login(struct ftp_session *s)
+/* Open the printer control session and wait for its greeting. */
+static int up_open(struct ftp_session *s, struct ftp_reply *rp)
 {
     char err[512];
-    char pass[PP_ACCESS_CODE_MAX + 8];
     enum upstream_result ur;
     int code;
 
@@ -197,22 +202,30 @@ static int up_login(struct ftp_session *s)
                           sizeof(err));
     if (ur != UP_OK) {
         log_warn(s->svc->name, s->c->conn.id, "printer unavailable: %s", err);
-        return -1;
+        return ur == UP_NET || ur == UP_TLS ? UP_RETRY : -1;
     }
     ftp_track(s, FTP_FD_UPCTL, s->upconn.fd);
     ftp_data_no_auto_retry(s->upconn.ssl);
     ftp_ctl_init(&s->up, &s->upconn);
-    struct ftp_reply *rp = malloc(sizeof(*rp));
-    if (rp == NULL) {
-        return -1;
-    }
     do {
         code = ftp_ctl_read_reply(&s->up, NULL, rp, PP_FTP_REPLY_MS, s->cancel_fd);
     } while (code >= PP_FTP_CODE_MIN && code < 200);
     if (code != PP_FTP_220_READY) {
         log_warn(s->svc->name, s->c->conn.id, "printer greeting was %d, not 220", code);
-        free(rp);
-        return -1;
+        /* A printer still counting a session that just ended hangs up or says 421. */
+        return code == PP_IO_CANCEL ? -1 : UP_RETRY;
+    }
+    return 0;
+}
+
+/* Log in with the configured code. 0, UP_RETRY or -1. */
+static int up_login_once(struct ftp_session *s, struct ftp_reply *rp)
+{
+    char pass[PP_ACCESS_CODE_MAX + 8];
+    int code = up_open(s, rp);
+
+    if (code != 0) {
+        return code;
     }
     code = up_command(s, "USER " FTP_USER, rp, PP_FTP_REPLY_MS);
     if (code == PP_FTP_331_NEED_PASSWORD) {
@@ -223,16 +236,36 @@ static int up_login(struct ftp_session *s)
     if (code != PP_FTP_230_LOGGED_IN) {
         log_warn(s->svc->name, s->c->conn.id,
                  "the printer refused the login (%d): check the access code", code);
-        free(rp);
-        return -1;
+        return code == PP_FTP_421_UNAVAILABLE ? UP_RETRY : -1;
     }
     /* Data connections are always protected towards the printer. */
     if (up_command(s, "PBSZ 0", rp, PP_FTP_REPLY_MS) != PP_FTP_200_OK ||
         up_command(s, "PROT P", rp, PP_FTP_REPLY_MS) != PP_FTP_200_OK) {
         log_warn(s->svc->name, s->c->conn.id, "the printer refused PBSZ/PROT P");
     }
-    free(rp);
     return 0;
+}
+
+/* The printer session, retried briefly: a printer may still count a session that
+ * has just closed and refuse the next one for a moment. */
+static int up_login(struct ftp_session *s)
+{
+    struct ftp_reply *rp = malloc(sizeof(*rp));
+    int r = -1;
+
+    for (int attempt = 1; rp != NULL && attempt <= PP_FTP_LOGIN_ATTEMPTS; attempt++) {
+        r = up_login_once(s, rp);
+        if (r != UP_RETRY) {
+            break;
+        }
+        ftp_track(s, FTP_FD_UPCTL, -1);
+        conn_close(&s->upconn, false);
+        if (!pp_sleep((int64_t)attempt * PP_FTP_LOGIN_RETRY_MS, s->cancel_fd)) {
+            break;
+        }
+    }
+    free(rp);
+    return r == 0 ? 0 : -1;
 }
 
 static void up_logout(struct ftp_session *s, bool send_quit)
@@ -242,6 +275,18 @@ static void up_logout(struct ftp_session *s, bool send_quit)
     }
     if (send_quit && !s->quit_sent && !s->upconn.failed && ftp_ctl_send(&s->upconn, "QUIT") == 0) {
         (void)ftp_ctl_read_reply(&s->up, NULL, NULL, PP_FTP_QUIT_MS, s->cancel_fd);
+    }
+    /* Let the printer close first, so it has counted the session as ended before
+     * the slot goes to the next client. */
+    int64_t deadline = pp_now_ms() + PP_FTP_QUIT_MS;
+    while (!s->upconn.failed) {
+        char junk[PP_FTP_LINE_BUF];
+        int64_t left = deadline - pp_now_ms();
+        int r = left > 0 ? conn_read(&s->upconn, junk, sizeof(junk), (int)left, s->cancel_fd) :
+                           PP_IO_TIMEOUT;
+        if (r <= 0 && (r != PP_IO_TIMEOUT || left <= 0)) {
+            break;
+        }
     }
     ftp_track(s, FTP_FD_UPCTL, -1);
     conn_close(&s->upconn, true);
@@ -335,10 +380,6 @@ static const char *skip_telnet(const char *line, size_t *len)
     return line;
 }
 
-/*
- * Read and parse one client command. 1 = cmd is valid, 0 = answered already (bad
- * line), or an enum pp_io value (the session ends).
- */
 int ftp_read_command(struct ftp_session *s, pp_ftp_cmd *cmd, int timeout_ms)
 {
     const char *line;
@@ -346,19 +387,19 @@ int ftp_read_command(struct ftp_session *s, pp_ftp_cmd *cmd, int timeout_ms)
     int r = ftp_ctl_read_line(&s->cl, &line, &len, timeout_ms, s->cancel_fd);
 
     if (r == FTP_LINE_TOOLONG) {
-        return reply(s, PP_FTP_500_SYNTAX, "Command line too long.") == 0 ? 0 : PP_IO_ERR;
+        return reply(s, PP_FTP_500_SYNTAX, "Command line too long.") == 0 ? FTP_CMD_SKIP : PP_IO_ERR;
     }
     if (r == FTP_LINE_BAD) {
-        return reply(s, PP_FTP_500_SYNTAX, "Bad command line.") == 0 ? 0 : PP_IO_ERR;
+        return reply(s, PP_FTP_500_SYNTAX, "Bad command line.") == 0 ? FTP_CMD_SKIP : PP_IO_ERR;
     }
     if (r != FTP_LINE_OK) {
         return r;
     }
     line = skip_telnet(line, &len);
     if (memchr(line, '\r', len) != NULL || pp_ftp_parse_command(line, len, cmd) != PP_FTP_OK) {
-        return reply(s, PP_FTP_500_SYNTAX, "Unknown command.") == 0 ? 0 : PP_IO_ERR;
+        return reply(s, PP_FTP_500_SYNTAX, "Unknown command.") == 0 ? FTP_CMD_SKIP : PP_IO_ERR;
     }
-    return 1;
+    return FTP_CMD_OK;
 }
 
 /* Greeting, USER/PASS, slot, printer login. true when the session may proceed. */
@@ -378,11 +419,11 @@ static bool login(struct ftp_session *s)
         if (r == PP_IO_TIMEOUT) {
             (void)reply(s, PP_FTP_421_UNAVAILABLE, "Login timeout.");
         }
-        if (r < 0 || r == PP_IO_EOF) {
-            break;
-        }
-        if (r == 0) {
+        if (r == FTP_CMD_SKIP) {
             continue;
+        }
+        if (r != FTP_CMD_OK) {
+            break;
         }
         r = prelogin_command(s, cmd, &user_ok, &user_seen, &fails);
         if (r < 0) {
@@ -705,11 +746,11 @@ static void command_loop(struct ftp_session *s)
             continue;
         }
         int r = ftp_read_command(s, cmd, PP_FTP_IDLE_MS);
-        if (r < 0 || r == PP_IO_EOF) {
-            break;
-        }
-        if (r == 0) {
+        if (r == FTP_CMD_SKIP) {
             continue;
+        }
+        if (r != FTP_CMD_OK) {
+            break;
         }
         command_line(cmd, line, PP_FTP_MAX_LINE + PP_FTP_VERB_MAX + 2);
         log_debug(s->svc->name, s->c->conn.id, "client: %s", strcmp(cmd->verb, "PASS") == 0 ?
