@@ -52,7 +52,7 @@ int ftp_ctl_read_line(struct ftp_ctl *t, const char **line, size_t *len, int tim
             wait = (int)left;
         }
         int r = conn_read(t->conn, t->in, sizeof(t->in), wait, cancel_fd);
-        if (r == PP_IO_TIMEOUT && deadline >= 0 && pp_now_ms() < deadline) {
+        if (r == PP_IO_TIMEOUT && (deadline < 0 || pp_now_ms() < deadline)) {
             continue; /* a TLS record that carried no data (e.g. a session ticket) */
         }
         if (r <= 0) {
@@ -61,6 +61,22 @@ int ftp_ctl_read_line(struct ftp_ctl *t, const char **line, size_t *len, int tim
         t->in_off = 0;
         t->in_len = (size_t)r;
     }
+}
+
+int ftp_ctl_poll_in(struct ftp_ctl *t)
+{
+    int r;
+
+    if (t->in_off < t->in_len) {
+        return 1;
+    }
+    r = conn_read(t->conn, t->in, sizeof(t->in), 0, -1);
+    if (r > 0) {
+        t->in_off = 0;
+        t->in_len = (size_t)r;
+        return 1;
+    }
+    return r;
 }
 
 /* Batches forwarded lines so a long multi-line reply is a few TLS records. */

@@ -42,6 +42,12 @@ struct ftp_reply {
 void ftp_ctl_init(struct ftp_ctl *t, struct pp_conn *conn);
 /* Bytes are waiting that poll() on the socket cannot see. */
 bool ftp_ctl_buffered(const struct ftp_ctl *t);
+/*
+ * After poll() said readable: take what TLS has without blocking. 1 = bytes are
+ * buffered, PP_IO_TIMEOUT = the record carried no data (a ticket, a key update),
+ * or PP_IO_EOF / PP_IO_ERR.
+ */
+int ftp_ctl_poll_in(struct ftp_ctl *t);
 /* One line without its terminator: FTP_LINE_* or an enum pp_io value. */
 int ftp_ctl_read_line(struct ftp_ctl *t, const char **line, size_t *len, int timeout_ms,
                       int cancel_fd);

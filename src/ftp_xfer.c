@@ -209,13 +209,20 @@ static int pump_round(struct ftp_session *s, struct xfer *x)
     }
     if (up_ready || p[2].revents != 0) {
         /* Usually 226 racing the data's end, or 426/451: keep it for later. */
-        if (ftp_ctl_read_reply(&s->up, NULL, &x->final, PP_FTP_ABOR_REPLY_MS, s->cancel_fd) < 0) {
+        r = ftp_ctl_poll_in(&s->up);
+        if (r != PP_IO_TIMEOUT && (r <= 0 || ftp_ctl_read_reply(&s->up, NULL, &x->final,
+                                                                PP_FTP_ABOR_REPLY_MS,
+                                                                s->cancel_fd) < 0)) {
             return X_UP_GONE;
         }
-        x->have_final = true;
+        x->have_final = r != PP_IO_TIMEOUT;
     }
     if (cl_ready || p[3].revents != 0) {
-        return client_command(s, x);
+        r = ftp_ctl_poll_in(&s->cl);
+        if (r == PP_IO_TIMEOUT) {
+            return -1;
+        }
+        return r <= 0 ? X_CLIENT_GONE : client_command(s, x);
     }
     return -1;
 }

@@ -88,6 +88,13 @@ static void ftp_stop(struct service *svc)
         pthread_cond_wait(&fs->idle, &fs->lock);
     }
     pthread_mutex_unlock(&fs->lock);
+    /* A worker whose handshake finished just now may still enter serve: fs stays
+     * until every worker has gone (their sockets are shut down already). */
+    pthread_mutex_lock(&svc->lock);
+    while (svc->nclients > 0) {
+        pthread_cond_wait(&svc->idle, &svc->lock);
+    }
+    pthread_mutex_unlock(&svc->lock);
     close(fs->slots[0]);
     close(fs->slots[1]);
     pthread_mutex_destroy(&fs->lock);
@@ -721,7 +728,11 @@ static int wait_command(struct ftp_session *s)
     }
     if (p[1].revents != 0 || ftp_ctl_buffered(&s->up)) {
         /* Unsolicited: the printer's own timeout notice, or it hung up. */
-        int code = ftp_ctl_read_reply(&s->up, &s->c->conn, NULL, PP_FTP_ABOR_REPLY_MS,
+        int in = ftp_ctl_poll_in(&s->up);
+        if (in == PP_IO_TIMEOUT) {
+            return 0;
+        }
+        int code = in < 0 || in == PP_IO_EOF ? in : ftp_ctl_read_reply(&s->up, &s->c->conn, NULL, PP_FTP_ABOR_REPLY_MS,
                                       s->cancel_fd);
         if (code <= 0) {
             (void)reply(s, PP_FTP_421_UNAVAILABLE, "Connection to the printer lost.");
