@@ -358,18 +358,24 @@ def retr(f, path, rest=None):
 
 
 def baseline(proxy):
-    """fd and thread counts once a full session has run (lazy OpenSSL state exists)."""
+    """fd and thread counts of the idle proxy; a full session must return to them."""
+    base = (proxy.fd_count(), proxy.thread_count())
     f = ftps_login(proxy.ftp)
     f.nlst()
     f.quit()
-    wait_until(lambda: "closed 127.0.0.1" in proxy.log(), what="warm-up session closed")
-    return proxy.fd_count(), proxy.thread_count()
+    back_to(proxy, base, "after a normal session")
+    return base
 
 
 def back_to(proxy, base, what):
-    wait_until(lambda: (proxy.fd_count(), proxy.thread_count()) == base, timeout=20,
-               what="%s: proxy fds/threads back to %s (now %s)" %
-               (what, base, (proxy.fd_count(), proxy.thread_count())))
+    try:
+        wait_until(lambda: (proxy.fd_count(), proxy.thread_count()) == base, timeout=20,
+                   what="%s: proxy fds/threads back to %s" % (what, base))
+    except AssertionError as e:
+        fds = sorted(os.readlink("/proc/%d/fd/%s" % (proxy.pid, fd))
+                     for fd in os.listdir("/proc/%d/fd" % proxy.pid))
+        raise AssertionError("%s; now %s, fds %s; proxy log:\n%s" %
+                             (e, (proxy.fd_count(), proxy.thread_count()), fds, proxy.tail(30)))
 
 
 # ---- clients ------------------------------------------------------------------------
