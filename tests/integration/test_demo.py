@@ -6,7 +6,6 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -57,12 +56,12 @@ def printed(demo, prefix, containing=""):
 
 
 def run_printed(cmd, what, timeout=30):
+    """Run a printed command line in a fresh directory; its output (stdout + stderr)."""
     cwd = new_dir("client")
-    r = subprocess.run(["sh", "-c", cmd], cwd=cwd, capture_output=True,
-                       timeout=timeout * SCALE)
-    assert r.returncode == 0, "%s failed (%d): %s\n%s" % (what, r.returncode, cmd,
-                                                           r.stderr.decode(errors="replace"))
-    return r.stdout.decode(errors="replace"), cwd
+    p = Proc(["sh", "-c", cmd], what, cwd=cwd)  # the harness kills its process group
+    rc = p.wait(timeout)
+    assert rc == 0, "%s failed (%d): %s\n%s" % (what, rc, cmd, p.log())
+    return p.log(), cwd
 
 
 def stop_demo(demo):
@@ -93,7 +92,8 @@ def demo_chamber_model_prints_working_commands_and_stops_on_sigint():
     with open(src, "wb") as f:
         f.write(b"PK\x03\x04 a tiny model")
     run_printed("cp %s . && %s" % (src, printed(demo, "curl", "-T cube.3mf")), "curl upload")
-    watch = Proc(["sh", "-c", printed(demo, "mosquitto_sub")], "watch")
+    # exec: the shell becomes mosquitto_sub, so stopping it by PID stops the client.
+    watch = Proc(["sh", "-c", "exec " + printed(demo, "mosquitto_sub")], "watch")
     watch.wait_log(r"push_status")  # subscribed
     run_printed(printed(demo, "mosquitto_pub", "project_file"), "project_file")
     watch.wait_log(r'"command":"project_file","sequence_id":"1","result":"success"')
