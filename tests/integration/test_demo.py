@@ -3,6 +3,7 @@
 binaries, the client commands it prints work as printed, and SIGINT (Ctrl-C) stops both
 cleanly."""
 import os
+import random
 import re
 import shutil
 import signal
@@ -24,8 +25,12 @@ def start_demo(*args):
     if not os.path.exists(os.path.join(BUILDDIR, "pandaproxy-sim")):
         raise SkipTest("pandaproxy-sim is not built")
     # --any-ports: tests run beside other builds on the same machine.
+    # An address of its own in 127.0.0.0/8: no client of another test can wander in.
+    bind = "127.%d.%d.%d" % (random.randint(1, 254), random.randint(0, 255),
+                             random.randint(1, 254))
     demo = Proc(SIGINT_DEFAULT + ["sh", DEMO, "--no-build", "--any-ports"] + list(args), "demo",
-                env={"PP_BUILDDIR": BUILDDIR, "DEMO_TIMEOUT": str(int(60 * SCALE))})
+                env={"PP_BUILDDIR": BUILDDIR, "DEMO_TIMEOUT": str(int(60 * SCALE)),
+                     "DEMO_BIND": bind})
     return demo
 
 
@@ -115,7 +120,7 @@ def demo_rtsps_model_starts_and_stops():
         if re.search(r"not simulated yet|no RTSPS support", demo.log()):
             raise SkipTest("this build has no RTSPS camera")
         raise
-    m = re.search(r"ffplay -rtsp_transport tcp (rtsps://bblp:\S+@127\.0\.0\.1:\d+"
+    m = re.search(r"ffplay -rtsp_transport tcp (rtsps://bblp:\S+@127\.\d+\.\d+\.\d+:\d+"
                   r"/streaming/live/1)", demo.log())
     assert m, demo.tail()
     if shutil.which("ffprobe"):

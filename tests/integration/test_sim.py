@@ -5,6 +5,7 @@ quirks (connection limits, `#` subscriptions, --pushall-interval, SIGUSR1, --sta
 and the counters in sim-status.json. FTPS and RTSPS have their own test files."""
 import json
 import os
+import random
 import signal
 import socket
 import ssl
@@ -13,9 +14,9 @@ import sys
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
 from harness import (CODE, SCALE, SERIAL, Proc, SkipTest, ca_path, chamber_auth,  # noqa: E402
-                     chamber_read_frame, need, recv_exact, run, sim_status, start_sim, test,
-                     tls_connect, wait_until)
+                     chamber_read_frame, need, recv_exact, run, sim_status, test, wait_until)
 
 try:
     import paho.mqtt.client as paho
@@ -24,6 +25,21 @@ except ImportError:  # the test host lacks python3-paho-mqtt
 
 REPORT = "device/%s/report" % SERIAL
 REQUEST = "device/%s/request" % SERIAL
+
+
+def start_sim(*args, extra=(), **kw):
+    """The simulator on an address of its own in 127.0.0.0/8: a client of some other test
+    still retrying a port the kernel has since handed to this simulator cannot reach it
+    and spoil the connection counts."""
+    host = "127.%d.%d.%d" % (random.randint(1, 254), random.randint(0, 255),
+                             random.randint(1, 254))
+    sim = harness.start_sim(*args, extra=["--bind", host] + list(extra), **kw)
+    sim.host = host
+    return sim
+
+
+def tls_connect(sim, svc):
+    return harness.tls_connect(sim.port[svc], host=sim.host)
 
 
 class Mqtt:
@@ -50,7 +66,7 @@ class Mqtt:
         c.on_message = self._on_message
         c.on_subscribe = self._on_subscribe
         self.c = c
-        c.connect("127.0.0.1", sim.port["mqtt"], keepalive=keepalive)
+        c.connect(getattr(sim, "host", "127.0.0.1"), sim.port["mqtt"], keepalive=keepalive)
         c.loop_start()
 
     def _on_connect(self, c, userdata, flags, rc):
@@ -118,7 +134,7 @@ def mosquitto_sub_gets_reports_and_a_full_status_after_pushall():
     need("mosquitto_sub", "mosquitto_pub")
     sim = start_sim(services=("mqtt",))
     port = str(sim.port["mqtt"])
-    tls = ["--cafile", ca_path(sim.state_dir), "--insecure", "-h", "127.0.0.1", "-p", port,
+    tls = ["--cafile", ca_path(sim.state_dir), "--insecure", "-h", sim.host, "-p", port,
            "-u", "bblp", "-P", CODE]
     sub = Proc(["mosquitto_sub"] + tls + ["-t", REPORT], "mosquitto_sub")
     # Two periodic reports: only changed fields, msg 1.
@@ -262,7 +278,7 @@ def fifth_mqtt_client_is_refused_over_the_default_limit():
     wait_until(lambda: mqtt_status(sim)["current"] == 4, 10, "4 clients counted")
     refused = False
     try:
-        s = tls_connect(sim.port["mqtt"])
+        s = tls_connect(sim, "mqtt")
         refused = s.recv(1) == b""
     except (OSError, ssl.SSLError):
         refused = True
@@ -280,7 +296,7 @@ def limit_option_sets_the_mqtt_connection_limit():
     sim = start_sim(services=("mqtt",), extra=["--limit", "mqtt=1"])
     first = Mqtt(sim).ready()
     try:
-        s = tls_connect(sim.port["mqtt"])
+        s = tls_connect(sim, "mqtt")
         refused = s.recv(1) == b""
     except (OSError, ssl.SSLError):
         refused = True
@@ -311,7 +327,7 @@ def pushall_interval_ignores_a_quick_second_pushall():
 @test
 def pingreq_is_answered_and_keepalive_silence_closes_the_client():
     sim = start_sim(services=("mqtt",))
-    s = tls_connect(sim.port["mqtt"])
+    s = tls_connect(sim, "mqtt")
     user, pw = b"bblp", CODE.encode()
     body = (struct.pack(">H", 4) + b"MQTT" + bytes([4, 0xC2]) + struct.pack(">H", 1) +
             struct.pack(">H", 2) + b"ka" + struct.pack(">H", len(user)) + user +
@@ -330,7 +346,7 @@ def pingreq_is_answered_and_keepalive_silence_closes_the_client():
 def sigusr1_drops_every_connection_and_counters_follow():
     sim = start_sim(services=("mqtt", "chamber"))
     a, b = Mqtt(sim).ready(), Mqtt(sim).ready()
-    cam = tls_connect(sim.port["chamber"])
+    cam = tls_connect(sim, "chamber")
     cam.sendall(chamber_auth())
     chamber_read_frame(cam)
     wait_until(lambda: (lambda s: s["mqtt"]["current"] == 2 and s["chamber"]["current"] == 1)(
@@ -368,7 +384,7 @@ def sigusr2_logs_the_counters():
 @test
 def chamber_client_gets_jpeg_frames_with_the_header_in_its_own_record():
     sim = start_sim(services=("chamber",), extra=["--fps", "5"])
-    cam = tls_connect(sim.port["chamber"])
+    cam = tls_connect(sim, "chamber")
     cam.sendall(chamber_auth())
     # One SSL_read returns at most one TLS record: a 16-byte read result proves the
     # header travelled alone, as Home Assistant's integration expects.
@@ -387,12 +403,12 @@ def chamber_client_gets_jpeg_frames_with_the_header_in_its_own_record():
 @test
 def second_chamber_client_is_refused():
     sim = start_sim(services=("chamber",))
-    first = tls_connect(sim.port["chamber"])
+    first = tls_connect(sim, "chamber")
     first.sendall(chamber_auth())
     chamber_read_frame(first)
     refused = False
     try:
-        second = tls_connect(sim.port["chamber"])
+        second = tls_connect(sim, "chamber")
         second.sendall(chamber_auth())
         second.settimeout(10 * SCALE)
         refused = second.recv(16) == b""
@@ -406,7 +422,7 @@ def second_chamber_client_is_refused():
 @test
 def chamber_bad_code_is_closed_without_a_frame():
     sim = start_sim(services=("chamber",))
-    cam = tls_connect(sim.port["chamber"])
+    cam = tls_connect(sim, "chamber")
     cam.sendall(chamber_auth(code="00000000"))
     cam.settimeout(10 * SCALE)
     try:
@@ -421,7 +437,7 @@ def chamber_bad_code_is_closed_without_a_frame():
 @test
 def chamber_stall_after_stops_frames_but_keeps_the_connection():
     sim = start_sim(services=("chamber",), extra=["--fps", "5", "--stall-after", "1"])
-    cam = tls_connect(sim.port["chamber"])
+    cam = tls_connect(sim, "chamber")
     cam.sendall(chamber_auth())
     chamber_read_frame(cam)
     sim.wait_log(r"stalling")
