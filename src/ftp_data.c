@@ -72,6 +72,14 @@ void ftp_data_no_auto_retry(SSL *ssl)
     SSL_clear_mode(ssl, SSL_MODE_AUTO_RETRY);
 }
 
+/* Bulk transfer settings: several records per read() call, no blocking retries. */
+static void ftp_data_bulk(SSL *ssl)
+{
+    ftp_data_no_auto_retry(ssl);
+    SSL_set_read_ahead(ssl, 1);
+    SSL_set_default_read_buffer_len(ssl, PP_FTP_DATA_CHUNK);
+}
+
 int ftp_data_client_tls(struct pp_conn *c, int fd, const char *svc, int64_t deadline_ms,
                         int cancel_fd)
 {
@@ -86,7 +94,7 @@ int ftp_data_client_tls(struct pp_conn *c, int fd, const char *svc, int64_t dead
      * client's close after an upload into a reset that truncates the file. */
     SSL_set_options(c->ssl, SSL_OP_NO_TICKET);
     SSL_set_num_tickets(c->ssl, 0);
-    ftp_data_no_auto_retry(c->ssl);
+    ftp_data_bulk(c->ssl);
     return conn_handshake(c, deadline_ms, cancel_fd) == 0 ? 0 : -1;
 }
 
@@ -109,7 +117,7 @@ int ftp_data_printer_tls(const struct pp_config *cfg, struct pp_conn *c, int fd,
     }
     SSL_set_connect_state(c->ssl);
     SSL_set_tlsext_host_name(c->ssl, cfg->serial);
-    ftp_data_no_auto_retry(c->ssl);
+    ftp_data_bulk(c->ssl);
     /* A copy: OpenSSL marks the session a connection resumed as not resumable
      * when that connection gets a new ticket or ends without close_notify, and
      * the control session must stay usable for every later transfer. */

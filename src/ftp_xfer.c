@@ -41,8 +41,9 @@ struct xfer {
     struct ftp_reply final;   /* the printer's reply that ends the transfer */
     bool have_final;
     pp_ftp_cmd cmd;           /* a client command read during the transfer */
-    char buf[PP_IO_CHUNK];    /* one record read from src ... */
+    char buf[PP_FTP_DATA_CHUNK]; /* records read from src ... */
     size_t pending;           /* ... not yet accepted by dst */
+    int src_end;              /* how src ended (X_DONE or a failure) once it has, else -1 */
 };
 
 static bool client_side(const struct xfer *x, const struct pp_conn *c)
@@ -139,21 +140,48 @@ static int flush_pending(struct xfer *x)
     return side_failed(x, x->dst);
 }
 
-/* Read one record from src into the pending buffer. -1 to go on, or the end. */
+/*
+ * One SSL_read on a data connection whose socket is non-blocking: bytes (> 0),
+ * PP_IO_TIMEOUT when nothing is there now, PP_IO_EOF or PP_IO_ERR. Unlike
+ * conn_read it never polls first: with read-ahead, whole records may wait inside
+ * OpenSSL where poll() cannot see them (SSL_has_pending tells).
+ */
+static int data_read(struct pp_conn *c, void *buf, size_t len)
+{
+    int n, e;
+
+    ERR_clear_error();
+    n = SSL_read(c->ssl, buf, (int)len);
+    if (n > 0) {
+        c->rx += (uint64_t)n;
+        return n;
+    }
+    e = SSL_get_error(c->ssl, n);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        return PP_IO_TIMEOUT;
+    }
+    if (e == SSL_ERROR_ZERO_RETURN) {
+        return PP_IO_EOF;
+    }
+    c->failed = true;
+    return e == SSL_ERROR_SYSCALL && n == 0 && ERR_peek_error() == 0 ? PP_IO_EOF : PP_IO_ERR;
+}
+
+/* Read what src has now (several records at once) and pass it on. */
 static int fill_pending(struct xfer *x)
 {
-    int n = conn_read(x->src, x->buf, sizeof(x->buf), 0, -1);
-
-    if (n == PP_IO_TIMEOUT) {
-        return -1;
+    while (x->pending < sizeof(x->buf)) {
+        int n = data_read(x->src, x->buf + x->pending, sizeof(x->buf) - x->pending);
+        if (n == PP_IO_TIMEOUT) {
+            break;
+        }
+        if (n <= 0) {
+            /* Bytes read before the end still go out first. */
+            x->src_end = n == PP_IO_EOF ? X_DONE : side_failed(x, x->src);
+            break;
+        }
+        x->pending += (size_t)n;
     }
-    if (n == PP_IO_EOF) {
-        return X_DONE;
-    }
-    if (n < 0) {
-        return side_failed(x, x->src);
-    }
-    x->pending = (size_t)n;
     return flush_pending(x);
 }
 
@@ -161,8 +189,11 @@ static int fill_pending(struct xfer *x)
 static int check_dst(struct xfer *x)
 {
     char junk[PP_FTP_LINE_BUF];
-    int n = conn_read(x->dst, junk, sizeof(junk), 0, -1);
+    int n;
 
+    do {
+        n = data_read(x->dst, junk, sizeof(junk));
+    } while (n > 0);
     if (n == PP_IO_EOF || n == PP_IO_ERR) {
         return side_failed(x, x->dst);
     }
@@ -173,13 +204,13 @@ static int check_dst(struct xfer *x)
 static int pump_round(struct ftp_session *s, struct xfer *x)
 {
     struct pollfd p[5] = {
-        { .fd = x->pending ? -1 : x->src->fd, .events = POLLIN },
+        { .fd = x->pending || x->src_end >= 0 ? -1 : x->src->fd, .events = POLLIN },
         { .fd = x->dst->fd, .events = (short)(x->pending ? POLLOUT | POLLIN : POLLIN) },
         { .fd = x->have_final ? -1 : s->upconn.fd, .events = POLLIN },
         { .fd = s->c->conn.fd, .events = POLLIN },
         { .fd = s->cancel_fd, .events = POLLIN },
     };
-    bool src_ready = !x->pending && conn_pending(x->src);
+    bool src_ready = !x->pending && x->src_end < 0 && SSL_has_pending(x->src->ssl);
     bool up_ready = !x->have_final && ftp_ctl_buffered(&s->up);
     bool cl_ready = ftp_ctl_buffered(&s->cl);
     int r;
@@ -199,8 +230,12 @@ static int pump_round(struct ftp_session *s, struct xfer *x)
     if (x->pending && p[1].revents != 0 && (r = flush_pending(x)) >= 0) {
         return r;
     }
-    if (!x->pending && (src_ready || p[0].revents != 0) && (r = fill_pending(x)) >= 0) {
+    if (!x->pending && x->src_end < 0 && (src_ready || p[0].revents != 0) &&
+        (r = fill_pending(x)) >= 0) {
         return r;
+    }
+    if (!x->pending && x->src_end >= 0) {
+        return x->src_end;
     }
     /* Read what dst sends even while a write waits: left unread, a printer's
      * post-handshake tickets turn our close into a reset that cuts the upload. */
@@ -308,13 +343,15 @@ static void end_upload_to_printer(struct ftp_session *s)
             d->failed = true;
         }
     }
+    net_set_nonblock(d->fd, true);
     while (!d->failed) {
         int64_t left = deadline - pp_now_ms();
-        int r = conn_read(d, junk, sizeof(junk), left > 0 ? (int)left : 0, s->cancel_fd);
-        if (r < 0 && r != PP_IO_TIMEOUT) {
+        int r = data_read(d, junk, sizeof(junk));
+        if (r == PP_IO_EOF || r == PP_IO_ERR || left <= 0) {
             break;
         }
-        if (r == PP_IO_EOF || left <= 0) {
+        if (r == PP_IO_TIMEOUT && !SSL_has_pending(d->ssl) &&
+            net_wait_readable(d->fd, (int)left, s->cancel_fd) != 1) {
             break;
         }
     }
@@ -439,6 +476,7 @@ int ftp_xfer_run(struct ftp_session *s, const char *line, bool upload)
         return -1;
     }
     x->upload = upload;
+    x->src_end = -1;
     if (open_both(s, &printer_failed) != 0) {
         close_both(s);
         ftp_data_reset(s);

@@ -90,6 +90,7 @@
 #define PP_FTP_LOGIN_ATTEMPTS       5       /* printer sessions tried before 421 */
 #define PP_FTP_LOGIN_RETRY_MS       200     /* times the attempt number */
 #define PP_FTP_REPLY_CAPTURE        4096    /* a reply held back until data is closed */
+#define PP_FTP_DATA_CHUNK           (64 * 1024) /* data moved per wake-up */
 #define PP_FTP_PRINTER_SNDBUF       (256 * 1024) /* upload bytes queued towards the printer */
 
 /* ---- simulator FTPS server -------------------------------------------- */
