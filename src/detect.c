@@ -64,6 +64,9 @@ struct probe {
     char what[384];
 };
 
+/* Longest ipcam.rtsp_url we look at (a printer URL is far shorter). */
+#define DETECT_URL_MAX 256
+
 static void probe_chamber(struct probe *p, struct pp_conn *c)
 {
     uint8_t pkt[PP_CHAMBER_AUTH_LEN];
@@ -290,6 +293,34 @@ void detect_note_rtsp_url(const char *url)
                  "(ipcam.rtsp_url = \"disable\"): switch on \"LAN Only Liveview\" in the "
                  "printer's network settings to share the camera");
     }
+}
+
+void detect_scan_report(const uint8_t *payload, size_t len)
+{
+    static const char key[] = "\"rtsp_url\"";
+    const uint8_t *p = memmem(payload, len, key, sizeof(key) - 1);
+    const uint8_t *end = payload + len;
+    char url[DETECT_URL_MAX];
+    size_t n = 0;
+
+    if (p == NULL) {
+        return;
+    }
+    p += sizeof(key) - 1;
+    while (p < end && (*p == ' ' || *p == '\t' || *p == ':')) {
+        p++;
+    }
+    if (p >= end || *p != '"') {
+        return;
+    }
+    for (p++; p < end && *p != '"' && n + 1 < sizeof(url); p++) {
+        url[n++] = (char)*p;
+    }
+    if (p >= end || *p != '"') {
+        return; /* unterminated or too long: not the value we look for */
+    }
+    url[n] = '\0';
+    detect_note_rtsp_url(url);
 }
 
 /* ---- the camera service manager ------------------------------------------ */

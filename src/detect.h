@@ -8,6 +8,7 @@
 #define PP_DETECT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "config.h"
 #include "service.h"
@@ -49,5 +50,7 @@ void detect_camera_failed(enum pp_svc kind);
 /* The MQTT service passes the report's ipcam.rtsp_url here: "disable" means an RTSPS
  * printer with "LAN Only Liveview" off, which is logged once with the fix. */
 void detect_note_rtsp_url(const char *url);
+/* Find ipcam.rtsp_url in a raw JSON report (no full parse) and note it. */
+void detect_scan_report(const uint8_t *payload, size_t len);
 
 #endif

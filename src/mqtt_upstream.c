@@ -21,6 +21,7 @@
 
 #include "backoff.h"
 #include "buf.h"
+#include "detect.h"
 #include "limits.h"
 #include "log.h"
 #include "mqtt_codec.h"
@@ -221,6 +222,9 @@ static int up_on_publish(struct upstream *u, const uint8_t *pkt, size_t len)
         return 0;
     }
     u->reports++;
+    if (u->svc->cfg->services & PP_WANT_CAMERA) {
+        detect_scan_report(p.payload, p.payload_len);
+    }
     mqtt_hub_publish(u->hub, m);
     mqtt_msg_unref(m);
     return 0;

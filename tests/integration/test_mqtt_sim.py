@@ -121,5 +121,22 @@ def clients_stay_connected_when_the_simulator_drops_everyone():
     stop_sim(sim)
 
 
+@mqtt_test
+def lan_only_liveview_off_is_explained_once():
+    # An RTSPS model whose camera is not running reports ipcam.rtsp_url = "disable".
+    serial = "00M00A000000001"
+    sim = start_sim(model="x1c", services=("mqtt",), serial=serial)
+    proxy = start_proxy({"mqtt": sim.port["mqtt"], "chamber": 1}, services=("mqtt", "camera"),
+                        insecure=True, serial=serial, camera="chamber")
+    _proxies.append(proxy)
+    proxy.wait_log("LAN Only Liveview", timeout=20)
+    # A reconnect brings another pushall and another "disable": the advice stays single.
+    sim.send_signal(signal.SIGUSR1)
+    wait_until(lambda: sim_status(sim)["pushalls"] >= 2, 30, "a second pushall")
+    proxy.wait_log("printer session up", count=2, timeout=30)
+    assert proxy.log().count("LAN Only Liveview") == 1, proxy.log()
+    stop_sim(sim)
+
+
 if __name__ == "__main__":
     run()
