@@ -105,4 +105,15 @@
 #define PP_SIM_FTP_SESSION_CACHE    1024    /* TLS sessions kept for data-connection reuse */
 #define PP_SIM_FTP_SESSION_LIFE_S   86400   /* a long upload must not outlive its session */
 
+/* ---- RTSPS camera ------------------------------------------------------ */
+#define PP_RTSP_CLIENT_THREADS      8       /* gst-rtsp-server client threads (default 1) */
+#define PP_RTSP_BACKLOG             64      /* listen backlog */
+#define PP_RTSP_SESSION_CLEANUP_MS  2000    /* sweep sessions of vanished viewers */
+#define PP_RTSP_AUTH_HEADER_MAX     256     /* base64 credentials we decode at most */
+#define PP_RTSP_STOP_WAIT_MS        2000    /* wait for client threads at stop */
+#define PP_RTSP_STOP_POLL_MS        10
+#define PP_RTSP_DATA_TIMEOUT_MS     5000    /* no H.264 from the printer this long = loss */
+#define PP_RTSP_WATCHDOG_MS         1000    /* how often the data watchdog looks */
+#define PP_RTSP_UPSTREAM_TIMEOUT_US 10000000 /* rtspsrc: printer RTSP reply timeout */
+
 #endif

@@ -1,0 +1,75 @@
+# SPDX-License-Identifier: MIT
+"""Real RTSPS clients for the integration tests: ffprobe and ffmpeg over RTP/TCP
+interleaved (the only transport printers and PandaProxy serve). Shared by test_rtsp.py
+and test_sim_rtsp.py; not a test file itself.
+
+The access code appears in the client's argv here: acceptable for a test code only.
+"""
+import re
+import subprocess
+
+from harness import CODE, SCALE, Proc, need
+
+PATH = "/streaming/live/1"
+FRAME_RE = re.compile(r"^frame=(\d+)", re.M)
+IO_TIMEOUT_US = 5000000
+
+
+def url(port, path=PATH, user="bblp", code=CODE, scheme="rtsps", host="127.0.0.1"):
+    """rtsps://bblp:CODE@host:port/path; user=None or code=None leave them out."""
+    cred = ""
+    if user is not None:
+        cred = user + (":" + code if code is not None else "") + "@"
+    return "%s://%s%s:%d%s" % (scheme, cred, host, port, path)
+
+
+def probe(u, timeout=30):
+    """ffprobe the first video stream: (exit code or None on timeout, fields, stderr)."""
+    need("ffprobe")
+    argv = ["ffprobe", "-v", "error", "-rtsp_transport", "tcp",
+            "-timeout", str(int(IO_TIMEOUT_US * SCALE)), "-select_streams", "v:0",
+            "-show_entries", "stream=codec_name,width,height", "-of", "default=nw=1", u]
+    try:
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout * SCALE,
+                           stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        return None, {}, "timeout"
+    fields = dict(line.split("=", 1) for line in p.stdout.splitlines() if "=" in line)
+    return p.returncode, fields, p.stderr
+
+
+def assert_h264(u, width=None, height=None):
+    rc, fields, err = probe(u)
+    assert rc == 0 and fields.get("codec_name") == "h264", \
+        "no H.264 from %s: rc=%s %s %s" % (u.split("@")[-1], rc, fields, err)
+    if width is not None:
+        assert (int(fields["width"]), int(fields["height"])) == (width, height), fields
+    return fields
+
+
+def grab(u, frames=10, timeout=30):
+    """ffmpeg copies `frames` video frames (no decoding): (exit code, stderr)."""
+    need("ffmpeg")
+    argv = ["ffmpeg", "-nostdin", "-v", "error", "-rtsp_transport", "tcp",
+            "-timeout", str(int(IO_TIMEOUT_US * SCALE)), "-i", u, "-map", "0:v:0",
+            "-c", "copy", "-frames:v", str(frames), "-f", "null", "-"]
+    try:
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout * SCALE,
+                           stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        return None, "timeout"
+    return p.returncode, p.stderr
+
+
+def viewer(u, name="viewer"):
+    """A long-running ffmpeg viewer reporting its frame count (frames_seen)."""
+    need("ffmpeg")
+    argv = ["ffmpeg", "-nostdin", "-v", "error", "-stats_period", "0.2", "-progress", "pipe:1",
+            "-rtsp_transport", "tcp", "-timeout", str(int(IO_TIMEOUT_US * SCALE)), "-i", u,
+            "-map", "0:v:0", "-c", "copy", "-f", "null", "-"]
+    return Proc(argv, name)
+
+
+def frames_seen(proc):
+    found = FRAME_RE.findall(proc.log())
+    return int(found[-1]) if found else 0

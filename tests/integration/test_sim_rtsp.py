@@ -1,0 +1,113 @@
+# SPDX-License-Identifier: MIT
+"""The simulator's RTSPS camera, tested directly with real clients (ffprobe/ffmpeg over
+rtsps:// with RTP over TCP interleaved): H.264 at the configured size, basic auth,
+TLS only, the connection limit, counters, SIGUSR1 and --stall-after."""
+import os
+import signal
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from harness import CODE, SCALE, run, sim_status, start_sim, test, wait_until  # noqa: E402
+import rtsp_clients as rc  # noqa: E402
+
+
+def rtsp_sim(extra=()):
+    return start_sim(model="x1c", services=("rtsp",), extra=extra)
+
+
+@test
+def sim_rtsp_serves_h264_at_the_configured_size():
+    sim = rtsp_sim(extra=("--video", "320x240@10"))
+    rc.assert_h264(rc.url(sim.port["rtsp"]), 320, 240)
+    code, err = rc.grab(rc.url(sim.port["rtsp"]), frames=10)
+    assert code == 0, err
+    sim.wait_log(r"camera: H\.264 320x240 at 10 fps")
+
+
+@test
+def sim_rtsp_default_size_is_light():
+    sim = rtsp_sim()
+    rc.assert_h264(rc.url(sim.port["rtsp"]), 640, 360)
+
+
+@test
+def sim_rtsp_wrong_or_missing_password_gets_401():
+    sim = rtsp_sim()
+    port = sim.port["rtsp"]
+    for u in (rc.url(port, code="wrong123"), rc.url(port, user=None), rc.url(port, user="admin")):
+        code, fields, err = rc.probe(u)
+        assert code != 0 and "401" in err and "codec_name" not in fields, (code, fields, err)
+    sim.wait_log(r"wrong user or access code from 127\.0\.0\.1")
+    assert CODE not in sim.log()
+
+
+@test
+def sim_rtsp_plain_rtsp_on_the_tls_port_gets_no_video():
+    sim = rtsp_sim()
+    code, fields, err = rc.probe(rc.url(sim.port["rtsp"], scheme="rtsp"))
+    assert code != 0 and "codec_name" not in fields, (code, fields, err)
+    # The server is still fine afterwards.
+    rc.assert_h264(rc.url(sim.port["rtsp"]))
+
+
+@test
+def sim_rtsp_counts_connections():
+    sim = rtsp_sim()
+    u = rc.url(sim.port["rtsp"])
+    v1, v2 = rc.viewer(u, "v1"), rc.viewer(u, "v2")
+    wait_until(lambda: rc.frames_seen(v1) > 5 and rc.frames_seen(v2) > 5, 20, "two viewers")
+    wait_until(lambda: sim_status(sim)["rtsp"]["current"] == 2, 5, "current == 2")
+    v1.stop()
+    v2.stop()
+    wait_until(lambda: sim_status(sim)["rtsp"]["current"] == 0, 10, "current == 0")
+    assert sim_status(sim)["rtsp"]["total"] == 2, sim_status(sim)
+
+
+@test
+def sim_rtsp_refuses_over_the_limit():
+    sim = rtsp_sim(extra=("--limit", "rtsp=1"))
+    u = rc.url(sim.port["rtsp"])
+    v1 = rc.viewer(u, "v1")
+    wait_until(lambda: rc.frames_seen(v1) > 5, 20, "first viewer")
+    code, fields, err = rc.probe(u)
+    assert code != 0 and "503" in err, (code, fields, err)
+    sim.wait_log(r"refusing 127\.0\.0\.1: 1 viewer connections already")
+    n = rc.frames_seen(v1)
+    wait_until(lambda: rc.frames_seen(v1) > n + 5, 10, "first viewer still streaming")
+
+
+@test
+def sim_rtsp_sigusr1_drops_every_viewer():
+    sim = rtsp_sim()
+    u = rc.url(sim.port["rtsp"])
+    rc.assert_h264(u)  # GStreamer's one-time fds (clock, pools) exist from here on
+    fds0 = sim.fd_count()
+    viewers = [rc.viewer(u, "v%d" % i) for i in range(2)]
+    wait_until(lambda: all(rc.frames_seen(v) > 5 for v in viewers), 20, "viewers streaming")
+    sim.send_signal(signal.SIGUSR1)
+    for v in viewers:
+        v.wait(timeout=15)  # the viewer ends by itself: no hang
+    wait_until(lambda: sim_status(sim)["rtsp"]["current"] == 0, 10, "current == 0")
+    rc.assert_h264(u)
+    wait_until(lambda: sim.fd_count() <= fds0, 10, "fds back to %d" % fds0)
+
+
+@test
+def sim_rtsp_stall_after_keeps_the_connection_but_stops_video():
+    sim = rtsp_sim(extra=("--stall-after", str(int(4 * SCALE))))
+    v = rc.viewer(rc.url(sim.port["rtsp"]))
+    wait_until(lambda: rc.frames_seen(v) > 0, 20, "frames before the stall")
+    sim.wait_log(r"stalling \(--stall-after\)", timeout=20)
+    # Still connected (a hung printer does not close) ...
+    assert sim_status(sim)["rtsp"]["current"] == 1, sim_status(sim)
+    # ... but the frame count stops moving.
+    seen = [rc.frames_seen(v)]
+
+    def stopped():
+        seen.append(rc.frames_seen(v))
+        return len(seen) > 10 and seen[-1] == seen[-10]
+    wait_until(stopped, 15, "video to stop", interval=0.1)
+
+
+run()
