@@ -98,7 +98,9 @@ static void wait_for_stop(const struct pp_config *cfg)
         while ((sig = signals_next()) != 0) {
             if (sig == SIGHUP) {
                 log_info(NULL, 0, "SIGHUP: reloading the certificate");
-                (void)load_identity(cfg, false);
+                if (load_identity(cfg, false) == 0) {
+                    svc_rtsp_reload(cfg);
+                }
             } else {
                 log_info(NULL, 0, "%s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
                 return;

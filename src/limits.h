@@ -112,8 +112,9 @@
 #define PP_RTSP_AUTH_HEADER_MAX     256     /* base64 credentials we decode at most */
 #define PP_RTSP_STOP_WAIT_MS        2000    /* wait for client threads at stop */
 #define PP_RTSP_STOP_POLL_MS        10
-#define PP_RTSP_DATA_TIMEOUT_MS     5000    /* no H.264 from the printer this long = loss */
+#define PP_RTSP_DATA_TIMEOUT_MS     3000    /* no H.264 from the printer this long = loss */
 #define PP_RTSP_WATCHDOG_MS         1000    /* how often the data watchdog looks */
+#define PP_RTSP_STALE_MS            1000    /* stopped with no video this long: viewers hang */
 #define PP_RTSP_UPSTREAM_TIMEOUT_US 10000000 /* rtspsrc: printer RTSP reply timeout */
 
 #endif

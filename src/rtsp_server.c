@@ -402,7 +402,14 @@ int rtsp_server_start(struct rtsp_server *rs, char *err, size_t errlen)
 void rtsp_server_invoke(struct rtsp_server *rs, GSourceFunc fn, gpointer data,
                         GDestroyNotify notify)
 {
-    g_main_context_invoke_full(rs->ctx, G_PRIORITY_DEFAULT, fn, data, notify);
+    /* Always queued, never run in place (g_main_context_invoke would when called from
+     * the server thread): callers may hold locks the work needs. */
+    GSource *idle = g_idle_source_new();
+
+    g_source_set_priority(idle, G_PRIORITY_DEFAULT);
+    g_source_set_callback(idle, fn, data, notify);
+    g_source_attach(idle, rs->ctx);
+    g_source_unref(idle);
 }
 
 void rtsp_server_add_timer(struct rtsp_server *rs, unsigned period_ms, GSourceFunc fn,

@@ -39,7 +39,7 @@ struct rtsp_server *rtsp_server_new(const struct rtsp_server_opts *o, char *err,
 void rtsp_server_mount(struct rtsp_server *rs, const char *path, GstRTSPMediaFactory *f);
 /* Bind, log "listening on ADDR:PORT (NAME)", start the main-loop thread. */
 int rtsp_server_start(struct rtsp_server *rs, char *err, size_t errlen);
-/* Run fn(data) on the server's thread (GSourceFunc semantics); notify frees data. */
+/* Queue fn(data) on the server's thread (GSourceFunc semantics); notify frees data. */
 void rtsp_server_invoke(struct rtsp_server *rs, GSourceFunc fn, gpointer data,
                         GDestroyNotify notify);
 /* Add a periodic callback on the server's thread (before start). */

@@ -316,9 +316,17 @@ int service_start(struct service *svc, enum pp_svc kind, const struct pp_config 
     svc->stop_pipe[0] = svc->stop_pipe[1] = -1;
     pthread_mutex_init(&svc->lock, NULL);
     pthread_cond_init(&svc->idle, NULL);
+    svc->listen_fd = -1;
     if (pipe2(svc->stop_pipe, O_CLOEXEC) != 0) {
         snprintf(err, errlen, "pipe: %s", strerror(errno));
         return -1;
+    }
+    if (ops->own_listener) {
+        if (ops->start(svc, err, errlen) != 0) {
+            goto fail;
+        }
+        svc->running = true;
+        return 0;
     }
     svc->listen_fd = net_listen(cfg->bind_addr, cfg->ports[kind], LISTEN_BACKLOG, err, errlen);
     if (svc->listen_fd < 0) {
@@ -357,6 +365,14 @@ void service_stop(struct service *svc)
     }
     svc->running = false;
     (void)!write(svc->stop_pipe[1], "x", 1);
+    if (svc->ops->own_listener) {
+        svc->ops->stop(svc);
+        close(svc->stop_pipe[0]);
+        close(svc->stop_pipe[1]);
+        svc->stop_pipe[0] = svc->stop_pipe[1] = -1;
+        log_info(svc->name, 0, "stopped");
+        return;
+    }
     pthread_join(svc->listener, NULL);
     close(svc->listen_fd);
     svc->listen_fd = -1;

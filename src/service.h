@@ -41,6 +41,9 @@ struct service_ops {
     void (*stop)(struct service *svc);
     /* Optional: skip the TLS handshake (serve does it itself). */
     bool raw;
+    /* Optional: the service runs its own listener (gst-rtsp-server); the runtime only
+     * calls start (which binds and logs "listening on") and stop; serve is unused. */
+    bool own_listener;
 };
 
 struct service {

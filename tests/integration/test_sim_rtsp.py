@@ -8,12 +8,24 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import CODE, SCALE, run, sim_status, start_sim, test, wait_until  # noqa: E402
+from harness import (CODE, SCALE, SIM, Proc, SkipTest, new_dir, run, sim_status,  # noqa: E402
+                     start_sim, test, wait_until)
 import rtsp_clients as rc  # noqa: E402
 
 
 def rtsp_sim(extra=()):
+    rc.need_rtsp()
     return start_sim(model="x1c", services=("rtsp",), extra=extra)
+
+
+@test
+def sim_rtsp_without_gstreamer_fails_clearly():
+    if rc.have_rtsp():
+        raise SkipTest("this build has RTSPS")
+    sim = Proc([SIM, "--model", "x1c", "--state-dir", new_dir("simstate"), "--port", "rtsp=0"],
+               "sim")
+    assert sim.wait(timeout=10) != 0
+    assert "this build has no RTSPS support (configured with --disable-rtsp)" in sim.log()
 
 
 @test

@@ -1,0 +1,163 @@
+# SPDX-License-Identifier: MIT
+"""PandaProxy's RTSPS camera service against the simulator (an X1C), with real clients
+(ffprobe/ffmpeg over rtsps://, RTP over TCP interleaved): both mounts, one printer
+connection for many viewers, auth, TLS only, recovery after a Wi-Fi blip or a hung
+printer, the trust policy, no fd/thread growth over many viewers, orderly stop."""
+import os
+import signal
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from harness import (CODE, SCALE, SkipTest, run, sim_status, start_proxy,  # noqa: E402
+                     start_sim, test, wait_until)
+import rtsp_clients as rc  # noqa: E402
+
+CYCLES = 20
+THREAD_SLACK = 16   # GLib keeps idle pool threads for a while: a bound, not equality
+
+
+def sim_and_proxy(sim_extra=(), proxy_extra=(), pin=None):
+    rc.need_rtsp()
+    sim = start_sim(model="x1c", services=("rtsp",), extra=sim_extra)
+    proxy = start_proxy({"rtsp": sim.port["rtsp"]}, services=("camera",), camera="rtsp",
+                        extra=proxy_extra)
+    if pin is not None:
+        with open(os.path.join(proxy.state_dir, "01P00A391800001.printer-pin"), "w") as f:
+            f.write(pin)
+    proxy.port = proxy.ports(["rtsp"])
+    return sim, proxy
+
+
+def rtsp_total(sim):
+    return sim_status(sim)["rtsp"]["total"]
+
+
+@test
+def rtsp_disabled_build_refuses_camera_rtsp():
+    if rc.have_rtsp():
+        raise SkipTest("this build has RTSPS")
+    proxy = start_proxy({"rtsp": 1}, services=("camera",), camera="rtsp")
+    assert proxy.wait(timeout=10) != 0
+    assert "this build has no RTSPS support (configured with --disable-rtsp)" in proxy.log()
+
+
+@test
+def rtsp_both_mounts_serve_h264():
+    sim, proxy = sim_and_proxy()
+    port = proxy.port["rtsp"]
+    for path in ("/streaming/live/1", "/stream", "/stream?channel=1"):
+        rc.assert_h264(rc.url(port, path=path), 640, 360)
+        code, err = rc.grab(rc.url(port, path=path), frames=15)
+        assert code == 0, (path, err)
+    assert CODE not in proxy.log()
+    proxy.wait_log(r"opening the printer stream rtsps://127\.0\.0\.1:%d/streaming/live/1"
+                   % sim.port["rtsp"])
+
+
+@test
+def rtsp_three_viewers_one_printer_connection():
+    sim, proxy = sim_and_proxy()
+    port = proxy.port["rtsp"]
+    paths = ("/streaming/live/1", "/stream", "/streaming/live/1?x=1")
+    viewers = [rc.viewer(rc.url(port, path=p), "v%d" % i) for i, p in enumerate(paths)]
+    wait_until(lambda: all(rc.frames_seen(v) > 15 for v in viewers), 30, "three viewers")
+    st = sim_status(sim)["rtsp"]
+    assert st["current"] == 1 and st["total"] == 1, st
+    for v in viewers:
+        v.stop()
+    # The last viewer gone, the printer connection closes too.
+    wait_until(lambda: sim_status(sim)["rtsp"]["current"] == 0, 15, "printer stream closed")
+    assert rtsp_total(sim) == 1
+
+
+@test
+def rtsp_wrong_or_missing_password_gets_401():
+    sim, proxy = sim_and_proxy()
+    port = proxy.port["rtsp"]
+    for u in (rc.url(port, code="wrong123"), rc.url(port, user=None),
+              rc.url(port, path="/stream", code="")):
+        code, fields, err = rc.probe(u)
+        assert code != 0 and "401" in err and "codec_name" not in fields, (u, code, err)
+    assert rtsp_total(sim) == 0, "a refused viewer reached the printer"
+    proxy.wait_log(r"wrong user or access code from 127\.0\.0\.1")
+
+
+@test
+def rtsp_plain_rtsp_on_the_tls_port_gets_no_video():
+    sim, proxy = sim_and_proxy()
+    code, fields, err = rc.probe(rc.url(proxy.port["rtsp"], scheme="rtsp"))
+    assert code != 0 and "codec_name" not in fields, (code, fields, err)
+    assert rtsp_total(sim) == 0
+    rc.assert_h264(rc.url(proxy.port["rtsp"]))
+
+
+@test
+def rtsp_printer_blip_ends_viewers_and_recovers():
+    sim, proxy = sim_and_proxy()
+    u = rc.url(proxy.port["rtsp"])
+    viewers = [rc.viewer(u, "v%d" % i) for i in range(2)]
+    wait_until(lambda: all(rc.frames_seen(v) > 10 for v in viewers), 30, "viewers streaming")
+    sim.send_signal(signal.SIGUSR1)
+    for v in viewers:
+        v.wait(timeout=20)  # ends by itself, no hang
+    proxy.wait_log(r"printer stream lost \(.*\): closed \d viewer", timeout=10)
+
+    def video_again():
+        code, fields, _ = rc.probe(u, timeout=10)
+        return code == 0 and fields.get("codec_name") == "h264"
+    wait_until(video_again, 10, "video again after the blip", interval=0.2)
+    assert rtsp_total(sim) == 2, sim_status(sim)
+
+
+@test
+def rtsp_hung_printer_is_detected_by_the_watchdog():
+    # The simulator stops sending video but keeps the connection, like a hung printer.
+    sim, proxy = sim_and_proxy(sim_extra=("--stall-after", str(int(3 * SCALE))))
+    v = rc.viewer(rc.url(proxy.port["rtsp"]))
+    wait_until(lambda: rc.frames_seen(v) > 0, 30, "video before the stall")
+    sim.wait_log(r"stalling", timeout=20)
+    proxy.wait_log(r"printer stream lost \(no video from the printer for \d+ ms\): "
+                   r"closed 1 viewer", timeout=20)
+    v.wait(timeout=20)
+    wait_until(lambda: sim_status(sim)["rtsp"]["current"] == 0, 15, "printer connection closed")
+    rc.assert_h264(rc.url(proxy.port["rtsp"]))  # a fresh upstream (stalls again later)
+
+
+@test
+def rtsp_printer_certificate_goes_through_the_pin():
+    sim, proxy = sim_and_proxy(pin="sha256:" + "00" * 32 + "\n")
+    code, fields, err = rc.probe(rc.url(proxy.port["rtsp"]))
+    assert code != 0 and "codec_name" not in fields, (code, fields, err)
+    proxy.wait_log(r"not trusting the printer's camera: printer certificate changed")
+
+
+@test
+def rtsp_many_viewers_leave_no_fds_or_threads():
+    sim, proxy = sim_and_proxy()
+    u = rc.url(proxy.port["rtsp"])
+    rc.assert_h264(u)  # one-time GStreamer fds and threads exist from here on
+    wait_until(lambda: sim_status(sim)["rtsp"]["current"] == 0, 15, "first stream closed")
+    fds0, threads0 = proxy.fd_count(), proxy.thread_count()
+    for i in range(CYCLES):
+        code, err = rc.grab(u if i % 2 else rc.url(proxy.port["rtsp"], path="/stream"), frames=3)
+        assert code == 0, (i, err)
+    wait_until(lambda: sim_status(sim)["rtsp"]["current"] == 0, 15, "last stream closed")
+    wait_until(lambda: proxy.fd_count() <= fds0, 15,
+               "fds back to %d (now %d)" % (fds0, proxy.fd_count()))
+    assert proxy.thread_count() <= threads0 + THREAD_SLACK, (threads0, proxy.thread_count())
+    assert rtsp_total(sim) == CYCLES + 1
+
+
+@test
+def rtsp_stops_orderly_with_viewers():
+    sim, proxy = sim_and_proxy()
+    v = rc.viewer(rc.url(proxy.port["rtsp"]))
+    wait_until(lambda: rc.frames_seen(v) > 5, 30, "viewer streaming")
+    code, _ = proxy.stop()
+    assert code == 0, proxy.tail()
+    v.wait(timeout=20)
+    wait_until(lambda: sim_status(sim)["rtsp"]["current"] == 0, 15, "printer connection closed")
+
+
+run()
