@@ -24,6 +24,7 @@
 
 #include <openssl/x509.h>
 
+#include "detect.h"
 #include "identity.h"
 #include "rtsp_server.h"
 #include "service.h"
@@ -253,6 +254,7 @@ static void mark_lost(struct cam_media *cm, const char *why)
     if (atomic_exchange(&cm->lost, true)) {
         return;
     }
+    detect_camera_failed(PP_SVC_RTSP);
     atomic_fetch_add(&sv->generation, 1);
     pthread_mutex_lock(&sv->lock);
     if (sv->rs != NULL) { /* NULL: the service is stopping anyway */
@@ -398,6 +400,8 @@ static gboolean watchdog(gpointer data)
                pp_now_ms() - atomic_load(&cm->last_data_ms) > PP_RTSP_DATA_TIMEOUT_MS) {
         mark_lost(cm, "no video from the printer for " G_STRINGIFY(PP_RTSP_DATA_TIMEOUT_MS)
                       " ms");
+    } else {
+        detect_camera_ok(PP_SVC_RTSP); /* video flows: no need to probe the camera again */
     }
     cm_unref(cm);
     return G_SOURCE_CONTINUE;
