@@ -6,10 +6,11 @@ and test_sim_rtsp.py; not a test file itself.
 The access code appears in the client's argv here: acceptable for a test code only.
 """
 import os
+import random
 import re
 import subprocess
 
-from harness import CODE, SCALE, Proc, need
+from harness import CODE, SCALE, Proc, need, start_sim
 
 # Sanitizer builds: AddressSanitizer and UBSan stay on for the GStreamer processes, but
 # LeakSanitizer's exit check cannot run in them with this toolchain (GCC 12 libasan,
@@ -103,3 +104,14 @@ def need_rtsp():
     from harness import SkipTest
     if not have_rtsp():
         raise SkipTest("built with --disable-rtsp")
+
+
+def start_rtsp_sim(extra=()):
+    """An X1C simulator serving only RTSPS, on an address of its own in 127.0.0.0/8, so a
+    client of another test retrying a reused port cannot reach it and spoil its counts."""
+    need_rtsp()
+    host = "127.%d.%d.%d" % (random.randint(1, 254), random.randint(0, 255),
+                             random.randint(1, 254))
+    sim = start_sim(model="x1c", services=("rtsp",), extra=["--bind", host] + list(extra))
+    sim.host = host
+    return sim

@@ -4,13 +4,14 @@
 connection for many viewers, auth, TLS only, recovery after a Wi-Fi blip or a hung
 printer, the trust policy, no fd/thread growth over many viewers, orderly stop."""
 import os
+import re
 import signal
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import (CODE, SCALE, SkipTest, run, sim_status, start_proxy,  # noqa: E402
-                     start_sim, test, wait_until)
+                     test, wait_until)
 import rtsp_clients as rc  # noqa: E402
 
 CYCLES = 20
@@ -18,10 +19,9 @@ THREAD_SLACK = 16   # GLib keeps idle pool threads for a while: a bound, not equ
 
 
 def sim_and_proxy(sim_extra=(), proxy_extra=(), pin=None):
-    rc.need_rtsp()
-    sim = start_sim(model="x1c", services=("rtsp",), extra=sim_extra)
+    sim = rc.start_rtsp_sim(sim_extra)
     proxy = start_proxy({"rtsp": sim.port["rtsp"]}, services=("camera",), camera="rtsp",
-                        extra=proxy_extra)
+                        extra=proxy_extra, printer_host=sim.host)
     if pin is not None:
         with open(os.path.join(proxy.state_dir, "01P00A391800001.printer-pin"), "w") as f:
             f.write(pin)
@@ -51,8 +51,8 @@ def rtsp_both_mounts_serve_h264():
         code, err = rc.grab(rc.url(port, path=path), frames=15)
         assert code == 0, (path, err)
     assert CODE not in proxy.log()
-    proxy.wait_log(r"opening the printer stream rtsps://127\.0\.0\.1:%d/streaming/live/1"
-                   % sim.port["rtsp"])
+    proxy.wait_log(r"opening the printer stream rtsps://%s:%d/streaming/live/1"
+                   % (re.escape(sim.host), sim.port["rtsp"]))
 
 
 @test

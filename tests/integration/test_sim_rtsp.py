@@ -9,13 +9,12 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import (CODE, SCALE, SIM, Proc, SkipTest, new_dir, run, sim_status,  # noqa: E402
-                     start_sim, test, wait_until)
+                     test, wait_until)
 import rtsp_clients as rc  # noqa: E402
 
 
 def rtsp_sim(extra=()):
-    rc.need_rtsp()
-    return start_sim(model="x1c", services=("rtsp",), extra=extra)
+    return rc.start_rtsp_sim(extra)
 
 
 @test
@@ -31,8 +30,8 @@ def sim_rtsp_without_gstreamer_fails_clearly():
 @test
 def sim_rtsp_serves_h264_at_the_configured_size():
     sim = rtsp_sim(extra=("--video", "320x240@10"))
-    rc.assert_h264(rc.url(sim.port["rtsp"]), 320, 240)
-    code, err = rc.grab(rc.url(sim.port["rtsp"]), frames=10)
+    rc.assert_h264(rc.url(sim.port["rtsp"], host=sim.host), 320, 240)
+    code, err = rc.grab(rc.url(sim.port["rtsp"], host=sim.host), frames=10)
     assert code == 0, err
     sim.wait_log(r"camera: H\.264 320x240 at 10 fps")
 
@@ -40,33 +39,34 @@ def sim_rtsp_serves_h264_at_the_configured_size():
 @test
 def sim_rtsp_default_size_is_light():
     sim = rtsp_sim()
-    rc.assert_h264(rc.url(sim.port["rtsp"]), 640, 360)
+    rc.assert_h264(rc.url(sim.port["rtsp"], host=sim.host), 640, 360)
 
 
 @test
 def sim_rtsp_wrong_or_missing_password_gets_401():
     sim = rtsp_sim()
-    port = sim.port["rtsp"]
-    for u in (rc.url(port, code="wrong123"), rc.url(port, user=None), rc.url(port, user="admin")):
+    port, host = sim.port["rtsp"], sim.host
+    for u in (rc.url(port, code="wrong123", host=host), rc.url(port, user=None, host=host),
+              rc.url(port, user="admin", host=host)):
         code, fields, err = rc.probe(u)
         assert code != 0 and "401" in err and "codec_name" not in fields, (code, fields, err)
-    sim.wait_log(r"wrong user or access code from 127\.0\.0\.1")
+    sim.wait_log(r"wrong user or access code from 127\.[\d.]+")
     assert CODE not in sim.log()
 
 
 @test
 def sim_rtsp_plain_rtsp_on_the_tls_port_gets_no_video():
     sim = rtsp_sim()
-    code, fields, err = rc.probe(rc.url(sim.port["rtsp"], scheme="rtsp"))
+    code, fields, err = rc.probe(rc.url(sim.port["rtsp"], scheme="rtsp", host=sim.host))
     assert code != 0 and "codec_name" not in fields, (code, fields, err)
     # The server is still fine afterwards.
-    rc.assert_h264(rc.url(sim.port["rtsp"]))
+    rc.assert_h264(rc.url(sim.port["rtsp"], host=sim.host))
 
 
 @test
 def sim_rtsp_counts_connections():
     sim = rtsp_sim()
-    u = rc.url(sim.port["rtsp"])
+    u = rc.url(sim.port["rtsp"], host=sim.host)
     v1, v2 = rc.viewer(u, "v1"), rc.viewer(u, "v2")
     wait_until(lambda: rc.frames_seen(v1) > 5 and rc.frames_seen(v2) > 5, 20, "two viewers")
     wait_until(lambda: sim_status(sim)["rtsp"]["current"] == 2, 5, "current == 2")
@@ -79,12 +79,12 @@ def sim_rtsp_counts_connections():
 @test
 def sim_rtsp_refuses_over_the_limit():
     sim = rtsp_sim(extra=("--limit", "rtsp=1"))
-    u = rc.url(sim.port["rtsp"])
+    u = rc.url(sim.port["rtsp"], host=sim.host)
     v1 = rc.viewer(u, "v1")
     wait_until(lambda: rc.frames_seen(v1) > 5, 20, "first viewer")
     code, fields, err = rc.probe(u)
     assert code != 0 and "503" in err, (code, fields, err)
-    sim.wait_log(r"refusing 127\.0\.0\.1: 1 viewer connections already")
+    sim.wait_log(r"refusing 127\.[\d.]+: 1 viewer connections already")
     n = rc.frames_seen(v1)
     wait_until(lambda: rc.frames_seen(v1) > n + 5, 10, "first viewer still streaming")
 
@@ -92,7 +92,7 @@ def sim_rtsp_refuses_over_the_limit():
 @test
 def sim_rtsp_sigusr1_drops_every_viewer():
     sim = rtsp_sim()
-    u = rc.url(sim.port["rtsp"])
+    u = rc.url(sim.port["rtsp"], host=sim.host)
     rc.assert_h264(u)  # GStreamer's one-time fds (clock, pools) exist from here on
     fds0 = sim.fd_count()
     viewers = [rc.viewer(u, "v%d" % i) for i in range(2)]
@@ -108,7 +108,7 @@ def sim_rtsp_sigusr1_drops_every_viewer():
 @test
 def sim_rtsp_stall_after_keeps_the_connection_but_stops_video():
     sim = rtsp_sim(extra=("--stall-after", str(int(4 * SCALE))))
-    v = rc.viewer(rc.url(sim.port["rtsp"]))
+    v = rc.viewer(rc.url(sim.port["rtsp"], host=sim.host))
     wait_until(lambda: rc.frames_seen(v) > 0, 20, "frames before the stall")
     sim.wait_log(r"stalling \(--stall-after\)", timeout=20)
     # Still connected (a hung printer does not close) ...
