@@ -165,6 +165,22 @@ int rtsp_gst_init(char *err, size_t errlen)
     return rc;
 }
 
+int rtsp_need_elements(const struct rtsp_element_need *need, size_t n, char *err,
+                       size_t errlen)
+{
+    for (size_t i = 0; i < n; i++) {
+        GstElementFactory *f = gst_element_factory_find(need[i].element);
+
+        if (f == NULL) {
+            snprintf(err, errlen, "GStreamer element %s not found: install %s (Debian) or %s "
+                     "(Alpine)", need[i].element, need[i].debian, need[i].alpine);
+            return -1;
+        }
+        gst_object_unref(f);
+    }
+    return 0;
+}
+
 /* ---- the server ---------------------------------------------------------- */
 
 struct rtsp_server {

@@ -33,6 +33,14 @@ struct rtsp_server;
 /* gst_init once per process, only when RTSPS actually runs. */
 int rtsp_gst_init(char *err, size_t errlen);
 
+/* A GStreamer element a pipeline needs, and the packages that provide it. */
+struct rtsp_element_need {
+    const char *element, *debian, *alpine;
+};
+/* 0 when every element is installed, else -1 with the package to install in err. */
+int rtsp_need_elements(const struct rtsp_element_need *need, size_t n, char *err,
+                       size_t errlen);
+
 /* Configure a server (nothing bound yet). */
 struct rtsp_server *rtsp_server_new(const struct rtsp_server_opts *o, char *err, size_t errlen);
 /* Grant the authenticated viewer role on f, then mount it at path. */

@@ -499,26 +499,14 @@ static int make_location(struct rtsp_svc *sv, char *err, size_t errlen)
 
 static int need_elements(char *err, size_t errlen)
 {
-    static const struct {
-        const char *element, *debian, *alpine;
-    } need[] = {
+    static const struct rtsp_element_need need[] = {
         { "rtspsrc", "gstreamer1.0-plugins-good", "gst-plugins-good" },
         { "rtph264depay", "gstreamer1.0-plugins-good", "gst-plugins-good" },
         { "h264parse", "gstreamer1.0-plugins-bad", "gst-plugins-bad" },
         { "rtph264pay", "gstreamer1.0-plugins-good", "gst-plugins-good" },
     };
 
-    for (size_t i = 0; i < PP_ARRAY_LEN(need); i++) {
-        GstElementFactory *f = gst_element_factory_find(need[i].element);
-
-        if (f == NULL) {
-            snprintf(err, errlen, "GStreamer element %s not found: install %s (Debian) or %s "
-                     "(Alpine)", need[i].element, need[i].debian, need[i].alpine);
-            return -1;
-        }
-        gst_object_unref(f);
-    }
-    return 0;
+    return rtsp_need_elements(need, PP_ARRAY_LEN(need), err, errlen);
 }
 
 static GstRTSPMediaFactory *make_factory(struct rtsp_svc *sv)

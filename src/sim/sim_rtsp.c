@@ -60,26 +60,14 @@ static int make_launch(const struct sim *s, char *out, size_t len)
 
 static int need_elements(char *err, size_t errlen)
 {
-    static const struct {
-        const char *element, *debian, *alpine;
-    } need[] = {
+    static const struct rtsp_element_need need[] = {
         { "videotestsrc", "gstreamer1.0-plugins-base", "gst-plugins-base" },
         { "x264enc", "gstreamer1.0-plugins-ugly", "gst-plugins-ugly" },
         { "h264parse", "gstreamer1.0-plugins-bad", "gst-plugins-bad" },
         { "rtph264pay", "gstreamer1.0-plugins-good", "gst-plugins-good" },
     };
 
-    for (size_t i = 0; i < PP_ARRAY_LEN(need); i++) {
-        GstElementFactory *f = gst_element_factory_find(need[i].element);
-
-        if (f == NULL) {
-            snprintf(err, errlen, "GStreamer element %s not found: install %s (Debian) or %s "
-                     "(Alpine)", need[i].element, need[i].debian, need[i].alpine);
-            return -1;
-        }
-        gst_object_unref(f);
-    }
-    return 0;
+    return rtsp_need_elements(need, PP_ARRAY_LEN(need), err, errlen);
 }
 
 /* --stall-after: after that long the encoder's output is dropped, the viewers stay. */
