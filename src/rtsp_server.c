@@ -92,9 +92,18 @@ static gboolean pp_rtsp_auth_authenticate(GstRTSPAuth *auth, GstRTSPContext *ctx
     PpRtspAuth *a = (PpRtspAuth *)auth;
     GstRTSPAuthCredential **creds;
     bool presented = false, ok = false;
+    const char *ip = ctx->conn ? gst_rtsp_connection_get_ip(ctx->conn) : NULL;
+    int64_t locked = ip ? authfail_lockout_left_ms(ip) : 0;
 
     /* No default token: without valid credentials there is no role, hence 401. */
     ctx->token = NULL;
+    if (locked > 0) {
+        /* Repeated failures: refuse outright for a while instead of sleeping in the
+         * server's shared client threads. */
+        log_warn(a->name, client_conn_id(ctx->client),
+                 "refusing %s for %lld ms more after failed logins", ip, (long long)locked);
+        return TRUE;
+    }
     creds = gst_rtsp_message_parse_auth_credentials(ctx->request, GST_RTSP_HDR_AUTHORIZATION);
     for (GstRTSPAuthCredential **c = creds; c != NULL && *c != NULL && !ok; c++) {
         if ((*c)->scheme == GST_RTSP_AUTH_BASIC && (*c)->authorization != NULL) {
@@ -107,9 +116,15 @@ static gboolean pp_rtsp_auth_authenticate(GstRTSPAuth *auth, GstRTSPContext *ctx
     }
     if (ok) {
         ctx->token = a->token; /* borrowed: the auth object keeps it alive */
+        if (ip != NULL) {
+            authfail_forget(ip);
+        }
     } else if (presented) {
-        log_warn(a->name, client_conn_id(ctx->client), "wrong user or access code from %s",
-                 ctx->conn ? gst_rtsp_connection_get_ip(ctx->conn) : "?");
+        int64_t delay = ip ? authfail_note(ip) : 0;
+
+        log_warn(a->name, client_conn_id(ctx->client),
+                 "wrong user or access code from %s (further logins refused for %lld ms)",
+                 ip ? ip : "?", (long long)delay);
     }
     return TRUE;
 }

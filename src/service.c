@@ -107,6 +107,13 @@ static struct authfail_slot *authfail_slot(const char *host, bool create)
     return oldest;
 }
 
+static int64_t delay_for(unsigned failures)
+{
+    int64_t d = (int64_t)failures * PP_AUTHFAIL_STEP_MS;
+
+    return d > PP_AUTHFAIL_MAX_DELAY_MS ? PP_AUTHFAIL_MAX_DELAY_MS : d;
+}
+
 int64_t authfail_delay_ms(const char *host)
 {
     struct authfail_slot *s;
@@ -115,26 +122,56 @@ int64_t authfail_delay_ms(const char *host)
     pthread_mutex_lock(&authfail_lock);
     s = authfail_slot(host, false);
     if (s != NULL) {
-        d = (int64_t)s->failures * PP_AUTHFAIL_STEP_MS;
+        d = delay_for(s->failures);
     }
     pthread_mutex_unlock(&authfail_lock);
-    return d > PP_AUTHFAIL_MAX_DELAY_MS ? PP_AUTHFAIL_MAX_DELAY_MS : d;
+    return d;
+}
+
+int64_t authfail_note(const char *host)
+{
+    struct authfail_slot *s;
+    int64_t d;
+
+    pthread_mutex_lock(&authfail_lock);
+    s = authfail_slot(host, true);
+    s->failures++;
+    s->last_ms = pp_now_ms();
+    d = delay_for(s->failures);
+    pthread_mutex_unlock(&authfail_lock);
+    return d;
+}
+
+int64_t authfail_lockout_left_ms(const char *host)
+{
+    struct authfail_slot *s;
+    int64_t left = 0;
+
+    pthread_mutex_lock(&authfail_lock);
+    s = authfail_slot(host, false);
+    if (s != NULL) {
+        left = s->last_ms + delay_for(s->failures) - pp_now_ms();
+    }
+    pthread_mutex_unlock(&authfail_lock);
+    return left > 0 ? left : 0;
+}
+
+void authfail_forget(const char *host)
+{
+    struct authfail_slot *s;
+
+    pthread_mutex_lock(&authfail_lock);
+    s = authfail_slot(host, false);
+    if (s != NULL) {
+        memset(s, 0, sizeof(*s));
+    }
+    pthread_mutex_unlock(&authfail_lock);
 }
 
 void service_auth_failed(struct client *c, const char *what)
 {
-    struct authfail_slot *s;
-    int64_t delay;
+    int64_t delay = authfail_note(c->peer_host);
 
-    pthread_mutex_lock(&authfail_lock);
-    s = authfail_slot(c->peer_host, true);
-    s->failures++;
-    s->last_ms = pp_now_ms();
-    delay = (int64_t)s->failures * PP_AUTHFAIL_STEP_MS;
-    pthread_mutex_unlock(&authfail_lock);
-    if (delay > PP_AUTHFAIL_MAX_DELAY_MS) {
-        delay = PP_AUTHFAIL_MAX_DELAY_MS;
-    }
     log_warn(c->svc->name, c->conn.id, "authentication failed from %s: %s (answer delayed %lld ms)",
              c->peer_host, what, (long long)delay);
     pp_sleep(delay, service_cancel_fd(c->svc));
@@ -142,14 +179,7 @@ void service_auth_failed(struct client *c, const char *what)
 
 void service_auth_ok(struct client *c)
 {
-    struct authfail_slot *s;
-
-    pthread_mutex_lock(&authfail_lock);
-    s = authfail_slot(c->peer_host, false);
-    if (s != NULL) {
-        memset(s, 0, sizeof(*s));
-    }
-    pthread_mutex_unlock(&authfail_lock);
+    authfail_forget(c->peer_host);
 }
 
 /* ---- registry ----------------------------------------------------------- */

@@ -85,5 +85,12 @@ void service_auth_failed(struct client *c, const char *what);
 void service_auth_ok(struct client *c);
 /* Current throttle delay for an address (tests and logs). */
 int64_t authfail_delay_ms(const char *host);
+/*
+ * For servers that must not sleep in a shared thread (RTSPS): note a failure (returns the
+ * new delay), ask how long logins from host are still refused outright, forget host.
+ */
+int64_t authfail_note(const char *host);
+int64_t authfail_lockout_left_ms(const char *host);
+void authfail_forget(const char *host);
 
 #endif
