@@ -10,8 +10,8 @@ import signal
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (BUILDDIR, SCALE, SRCDIR, Proc, SkipTest, need, new_dir, run,  # noqa: E402
-                     test)
+from harness import (BUILDDIR, SCALE, SRCDIR, Proc, SkipTest, gstreamer_env, need,  # noqa: E402
+                     new_dir, run, test)
 
 DEMO = os.path.join(SRCDIR, "scripts", "demo")
 # A shell cannot trap a signal that was ignored when it started (as SIGINT is under a
@@ -28,9 +28,12 @@ def start_demo(*args):
     # An address of its own in 127.0.0.0/8: no client of another test can wander in.
     bind = "127.%d.%d.%d" % (random.randint(1, 254), random.randint(0, 255),
                              random.randint(1, 254))
+    env = {"PP_BUILDDIR": BUILDDIR, "DEMO_TIMEOUT": str(int(60 * SCALE)), "DEMO_BIND": bind}
+    # An RTSPS model runs GStreamer in both programs the demo starts.
+    if any(m in args for m in ("x1c", "x1e", "h2d", "p2s")):
+        env = gstreamer_env(env)
     demo = Proc(SIGINT_DEFAULT + ["sh", DEMO, "--no-build", "--any-ports"] + list(args), "demo",
-                env={"PP_BUILDDIR": BUILDDIR, "DEMO_TIMEOUT": str(int(60 * SCALE)),
-                     "DEMO_BIND": bind})
+                env=env)
     return demo
 
 

@@ -72,7 +72,7 @@ def expect_rtsp_chosen(px):
 def an_rtsps_printer_is_detected_as_rtsp():
     fake = FakePrinter(fake_rtsps_handler)
     # The serial hints "chamber": the probe must win over the hint.
-    px = start_camera_proxy(free_port(), camera="auto", rtsp_port=fake.port)
+    px = start_camera_proxy(free_port(), camera="auto", rtsp_port=fake.port, gstreamer=True)
     m = px.wait_log(r"detected the rtsp camera: (.*)")
     assert 'answered OPTIONS with "RTSP/1.0 200 OK"' in m.group(1), m.group(0)
     expect_rtsp_chosen(px)
@@ -95,7 +95,7 @@ def the_rtsps_simulator_is_detected_as_rtsp():
         raise h.SkipTest("the simulator does not serve RTSPS yet (%s)" %
                          str(e).splitlines()[0][:80])
     px = start_camera_proxy(free_port(), camera="auto", rtsp_port=sim.port["rtsp"],
-                            serial=X1C_SERIAL)
+                            serial=X1C_SERIAL, gstreamer=True)
     px.wait_log(r"detected the rtsp camera: .*answered OPTIONS with \"RTSP/1.0")
     expect_rtsp_chosen(px)
     rc, _ = px.stop()
@@ -106,7 +106,7 @@ def the_rtsps_simulator_is_detected_as_rtsp():
 def a_printer_off_at_start_is_guessed_then_switched_to():
     chamber_port = free_port()
     # An X1C serial: the guess is rtsp, the printer turns out to have the chamber camera.
-    px = start_camera_proxy(chamber_port, camera="auto", serial=X1C_SERIAL)
+    px = start_camera_proxy(chamber_port, camera="auto", serial=X1C_SERIAL, gstreamer=True)
     px.wait_log(r"no camera answered .*guessing rtsp from the serial number")
     if have_rtsp():
         px.ports(["rtsp"])
