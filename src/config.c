@@ -511,7 +511,7 @@ static const struct opt_row rows[] = {
     { "print-ca", OPT_PRINT_CA, NULL, no_argument, set_print_ca, NULL,
       "print the proxy's CA certificate (PEM) and exit" },
     { "check-config", 'n', NULL, no_argument, set_check, NULL,
-      "validate the configuration and exit (0 good, 2 bad)" },
+      "validate the configuration, then exit 0 if good or 2 if not" },
     { "health", OPT_HEALTH, NULL, no_argument, set_health, NULL,
       "TLS handshake to each enabled local port; exit 0 if all answer, else 1" },
     { "help", 'h', NULL, no_argument, set_help, NULL, "show this help and exit" },
