@@ -472,6 +472,13 @@ int identity_ensure(const struct pp_config *cfg, struct tls_identity *id, char *
     return rc;
 }
 
+/* Server cipher preference, cheapest strong first; the rest of OpenSSL's defaults follow. */
+static const char server_suites_tls13[] =
+    "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384";
+static const char server_ciphers_tls12[] =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305:"
+    "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-CHACHA20-POLY1305:DEFAULT";
+
 SSL_CTX *identity_server_ctx(const struct tls_identity *id, char *err, size_t errlen)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
@@ -481,6 +488,18 @@ SSL_CTX *identity_server_ctx(const struct tls_identity *id, char *err, size_t er
         return NULL;
     }
     tls_ctx_harden(ctx);
+    /*
+     * The proxy encrypts every report and frame once per client, so the server picks
+     * the cheapest strong cipher: AES-128-GCM, or ChaCha20 for a client that prefers
+     * it (one without AES instructions). OpenSSL's own order would take AES-256-GCM.
+     */
+    SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_PRIORITIZE_CHACHA);
+    if (SSL_CTX_set_ciphersuites(ctx, server_suites_tls13) != 1 ||
+        SSL_CTX_set_cipher_list(ctx, server_ciphers_tls12) != 1) {
+        ssl_err(err, errlen, "cannot set the TLS cipher preference");
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
     if (SSL_CTX_use_certificate_chain_file(ctx, id->cert) != 1) {
         ssl_err(err, errlen, "cannot load certificate");
         snprintf(err + strlen(err), errlen - strlen(err), " (%s)", id->cert);

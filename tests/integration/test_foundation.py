@@ -170,6 +170,17 @@ def every_port_verifies_against_the_proxy_ca():
     # TLS 1.1 and older are refused.
     rc, out = s_client(ports["mqtt"], ca, ["-tls1_1"])
     assert rc != 0, out
+    # The server picks the cipher: AES-128-GCM although s_client lists AES-256 first,
+    # ChaCha20 for a client that puts it first (one without AES instructions).
+    for extra, want in ((["-tls1_3"], "TLS_AES_128_GCM_SHA256"),
+                        (["-tls1_3", "-ciphersuites",
+                          "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384"],
+                         "TLS_CHACHA20_POLY1305_SHA256"),
+                        (["-tls1_2"], "ECDHE-ECDSA-AES128-GCM-SHA256")):
+        rc, out = s_client(ports["chamber"], ca, extra)
+        assert rc == 0, out
+        m = re.search(r"Cipher is (\S+)", out)
+        assert m and m.group(1) == want, "%s: want %s, got:\n%s" % (extra, want, out)
     assert p.stop()[0] == 0
 
 
