@@ -707,31 +707,41 @@ static int rd_requested_qos(struct reader *r, uint8_t *qos)
     return MQTT_OK;
 }
 
-int mqtt_decode_subscribe(const uint8_t *pkt, size_t len, struct mqtt_subscribe *out)
+/*
+ * The packet id and the filter list shared by SUBSCRIBE (qos != NULL: each filter is
+ * followed by its requested QoS) and UNSUBSCRIBE (qos == NULL). At least one filter.
+ */
+static int decode_filter_list(const uint8_t *pkt, size_t len, uint8_t type, uint16_t *packet_id,
+                              struct mqtt_str *filters, uint8_t *qos, size_t *count)
 {
     struct mqtt_frame fr;
     struct reader r;
-    int rc;
+    int rc = open_typed(pkt, len, type, &fr, &r);
 
-    memset(out, 0, sizeof(*out));
-    rc = open_typed(pkt, len, MQTT_SUBSCRIBE, &fr, &r);
     if (rc == MQTT_OK) {
-        rc = rd_packet_id(&r, &out->packet_id);
+        rc = rd_packet_id(&r, packet_id);
     }
     while (rc == MQTT_OK && rd_left(&r) > 0) {
-        if (out->count == PP_MQTT_MAX_SUBS) {
+        if (*count == PP_MQTT_MAX_SUBS) {
             return MQTT_E_TOO_BIG;
         }
-        rc = rd_filter(&r, &out->filters[out->count]);
-        if (rc == MQTT_OK) {
-            rc = rd_requested_qos(&r, &out->qos[out->count]);
+        rc = rd_filter(&r, &filters[*count]);
+        if (rc == MQTT_OK && qos != NULL) {
+            rc = rd_requested_qos(&r, &qos[*count]);
         }
-        out->count++;
+        (*count)++;
     }
-    if (rc == MQTT_OK && out->count == 0) {
+    if (rc == MQTT_OK && *count == 0) {
         return MQTT_E_PROTOCOL;
     }
     return rc;
+}
+
+int mqtt_decode_subscribe(const uint8_t *pkt, size_t len, struct mqtt_subscribe *out)
+{
+    memset(out, 0, sizeof(*out));
+    return decode_filter_list(pkt, len, MQTT_SUBSCRIBE, &out->packet_id, out->filters, out->qos,
+                              &out->count);
 }
 
 static bool suback_code_ok(uint8_t c)
@@ -768,26 +778,9 @@ int mqtt_decode_suback(const uint8_t *pkt, size_t len, struct mqtt_suback *out)
 
 int mqtt_decode_unsubscribe(const uint8_t *pkt, size_t len, struct mqtt_unsubscribe *out)
 {
-    struct mqtt_frame fr;
-    struct reader r;
-    int rc;
-
     memset(out, 0, sizeof(*out));
-    rc = open_typed(pkt, len, MQTT_UNSUBSCRIBE, &fr, &r);
-    if (rc == MQTT_OK) {
-        rc = rd_packet_id(&r, &out->packet_id);
-    }
-    while (rc == MQTT_OK && rd_left(&r) > 0) {
-        if (out->count == PP_MQTT_MAX_SUBS) {
-            return MQTT_E_TOO_BIG;
-        }
-        rc = rd_filter(&r, &out->filters[out->count]);
-        out->count++;
-    }
-    if (rc == MQTT_OK && out->count == 0) {
-        return MQTT_E_PROTOCOL;
-    }
-    return rc;
+    return decode_filter_list(pkt, len, MQTT_UNSUBSCRIBE, &out->packet_id, out->filters, NULL,
+                              &out->count);
 }
 
 static bool is_empty_type(uint8_t type)
