@@ -388,6 +388,13 @@ static int set_linger(struct parse_ctx *pc, enum src_level lvl, const char *val,
     return parse_int(val, 0, 86400, &pc->cfg->camera_linger_s, err, errlen);
 }
 
+static int set_redetect(struct parse_ctx *pc, enum src_level lvl, const char *val, char *err,
+                        size_t errlen)
+{
+    (void)lvl;
+    return parse_int(val, 0, PP_CAMERA_REDETECT_MAX_S, &pc->cfg->camera_redetect_s, err, errlen);
+}
+
 static int set_ftp_ports(struct parse_ctx *pc, enum src_level lvl, const char *val, char *err,
                          size_t errlen)
 {
@@ -458,7 +465,7 @@ FLAG_SETTER(set_version, version)
 enum {
     OPT_CODE_FILE = 256, OPT_SERVICES, OPT_ENABLE_ALL, OPT_CAMERA, OPT_PORT, OPT_PRINTER_PORT,
     OPT_STATE_DIR, OPT_CERT, OPT_KEY, OPT_PRINTER_CA, OPT_INSECURE, OPT_MAX_CLIENTS,
-    OPT_LINGER, OPT_FTP_PORTS, OPT_PASV, OPT_FTP_SESSIONS, OPT_USER, OPT_SYSLOG,
+    OPT_LINGER, OPT_REDETECT, OPT_FTP_PORTS, OPT_PASV, OPT_FTP_SESSIONS, OPT_USER, OPT_SYSLOG,
     OPT_PRINT_CA, OPT_HEALTH
 };
 
@@ -497,6 +504,9 @@ static const struct opt_row rows[] = {
       "clients per service (default 32)" },
     { "camera-linger", OPT_LINGER, "CAMERA_LINGER", required_argument, set_linger, "SEC",
       "keep the printer camera connection this long after the last viewer (default 60)" },
+    { "camera-redetect", OPT_REDETECT, "CAMERA_REDETECT", required_argument, set_redetect,
+      "SEC", "probe both camera ports again after the camera failed this long (default 300; "
+      "0 = never)" },
     { "ftp-data-ports", OPT_FTP_PORTS, "FTP_DATA_PORTS", required_argument, set_ftp_ports,
       "LO-HI", "ports for passive FTP data connections (default 50000-50100)" },
     { "ftp-pasv-address", OPT_PASV, "FTP_PASV_ADDRESS", required_argument, set_pasv_addr,
@@ -582,6 +592,7 @@ static void set_defaults(struct pp_config *cfg)
     }
     cfg->max_clients = PP_DEFAULT_MAX_CLIENTS;
     cfg->camera_linger_s = PP_DEFAULT_CAMERA_LINGER_S;
+    cfg->camera_redetect_s = PP_DEFAULT_CAMERA_REDETECT_S;
     cfg->ftp_data_lo = PP_DEFAULT_FTP_DATA_LO;
     cfg->ftp_data_hi = PP_DEFAULT_FTP_DATA_HI;
     cfg->ftp_max_sessions = PP_DEFAULT_FTP_SESSIONS;

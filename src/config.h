@@ -59,6 +59,7 @@ struct pp_config {
     bool insecure_printer;
     int max_clients;
     int camera_linger_s;
+    int camera_redetect_s;             /* re-probe after failing this long; 0 = never */
     int ftp_data_lo, ftp_data_hi;
     char ftp_pasv_address[PP_HOST_MAX];
     int ftp_max_sessions;

@@ -4,7 +4,8 @@
  * close_notify so it never keeps the printer's only camera slot), the decision and
  * its reason in the log, the serial-number guess when the printer is silent, and a
  * background thread that probes again until the printer answers (or, once detected,
- * when the chosen camera has kept failing for minutes) and switches the service.
+ * when the chosen camera has kept failing for --camera-redetect seconds) and switches
+ * the service.
  */
 #include "autoconf.h"
 
@@ -268,15 +269,22 @@ void detect_camera_failed(enum pp_svc kind)
     atomic_store(&last_fail_ms[kind], now);
 }
 
-/* Failing without a success for PP_DETECT_REPROBE_MS, and still failing lately. */
-static bool camera_keeps_failing(enum pp_svc kind)
+/* A service (re)started: what the previous run of that camera did says nothing now. */
+static void camera_health_reset(enum pp_svc kind)
+{
+    atomic_store(&ok_ms[kind], 0);
+    atomic_store(&fail_since_ms[kind], 0);
+    atomic_store(&last_fail_ms[kind], 0);
+}
+
+/* Failing without a success for period_ms, and still failing lately. */
+static bool camera_keeps_failing(enum pp_svc kind, int64_t period_ms)
 {
     long long since = atomic_load(&fail_since_ms[kind]);
     long long last = atomic_load(&last_fail_ms[kind]);
     int64_t now = pp_now_ms();
 
-    return since != 0 && now - since >= PP_DETECT_REPROBE_MS &&
-           now - last <= PP_DETECT_FAILING_RECENT_MS;
+    return since != 0 && now - since >= period_ms && now - last <= PP_DETECT_FAILING_RECENT_MS;
 }
 
 void detect_note_rtsp_url(const char *url)
@@ -331,6 +339,7 @@ static struct {
     struct detect_services ds;
     enum pp_camera_mode current;         /* the running camera service, AUTO: none */
     bool guessing;
+    bool failing_logged;                 /* "is failing" logged, "works again" not yet */
     int stop_pipe[2];
     pthread_t tid;
     bool thread;
@@ -368,6 +377,8 @@ static int camera_use(enum pp_camera_mode mode, char *err, size_t errlen)
         return 0;
     }
 #endif
+    camera_health_reset(kind);
+    dm.failing_logged = false;
     if (service_start(mode_service(mode), kind, dm.cfg,
                       mode == PP_CAMERA_RTSP ? dm.ds.rtsp_ops : dm.ds.chamber_ops, NULL, err,
                       errlen) != 0) {
@@ -402,13 +413,54 @@ static bool reprobe(void)
     return true;
 }
 
+/* Log when the detected camera starts failing and when it works again, so the user
+ * (and the tests) see a re-detection coming, or a blip that did not cause one. */
+static void log_health(enum pp_svc kind, int64_t period_ms)
+{
+    long long since = atomic_load(&fail_since_ms[kind]);
+
+    if (since != 0 && !dm.failing_logged) {
+        dm.failing_logged = true;
+        if (period_ms > 0) {
+            log_info(DETECT_LOG, 0, "the %s camera is failing; both camera ports are probed "
+                     "again if it keeps failing for %lld s (--camera-redetect)",
+                     config_camera_name(dm.current), (long long)(period_ms / 1000));
+        } else {
+            log_info(DETECT_LOG, 0, "the %s camera is failing (re-detection is off: "
+                     "--camera-redetect 0)", config_camera_name(dm.current));
+        }
+    } else if (since == 0 && dm.failing_logged) {
+        dm.failing_logged = false;
+        log_info(DETECT_LOG, 0, "the %s camera works again", config_camera_name(dm.current));
+    }
+}
+
+/* The detected camera: true when it has failed long enough to probe again. */
+static bool should_redetect(enum pp_svc kind, int64_t period_ms)
+{
+    log_health(kind, period_ms);
+    if (period_ms <= 0 || !camera_keeps_failing(kind, period_ms)) {
+        return false;
+    }
+    log_warn(DETECT_LOG, 0, "the %s camera has kept failing for %lld s: probing both camera "
+             "ports again", config_camera_name(dm.current),
+             (long long)((pp_now_ms() - atomic_load(&fail_since_ms[kind])) / 1000));
+    atomic_store(&fail_since_ms[kind], pp_now_ms()); /* next try in as long */
+    return true;
+}
+
 static void *detect_main(void *arg)
 {
+    int64_t period_ms = (int64_t)dm.cfg->camera_redetect_s * 1000;
+    /* A short re-detection period (tests, impatient users) is checked as often. */
+    int check_ms = period_ms > 0 && period_ms < PP_DETECT_CHECK_MS ? (int)period_ms
+                                                                    : PP_DETECT_CHECK_MS;
+
     (void)arg;
     for (;;) {
         enum pp_svc kind = mode_svc(dm.current);
 
-        if (!pp_sleep(dm.guessing ? PP_DETECT_RETRY_MS : PP_DETECT_CHECK_MS, dm.stop_pipe[0])) {
+        if (!pp_sleep(dm.guessing ? PP_DETECT_RETRY_MS : check_ms, dm.stop_pipe[0])) {
             return NULL;
         }
         if (dm.guessing && atomic_load(&ok_ms[kind]) != 0) {
@@ -418,16 +470,14 @@ static void *detect_main(void *arg)
             dm.guessing = false;
             continue;
         }
-        if (!dm.guessing) {
-            if (!camera_keeps_failing(kind)) {
-                continue;
-            }
-            log_warn(DETECT_LOG, 0, "the %s camera has kept failing for %d min: probing again",
-                     config_camera_name(dm.current), PP_DETECT_REPROBE_MS / 60000);
-            atomic_store(&fail_since_ms[kind], pp_now_ms()); /* next try in as long */
+        if (!dm.guessing && !should_redetect(kind, period_ms)) {
+            continue;
         }
         if (reprobe()) {
             dm.guessing = false;
+        } else if (!dm.guessing) {
+            log_info(DETECT_LOG, 0, "no camera port answered: keeping the %s camera",
+                     config_camera_name(dm.current));
         }
     }
 }

@@ -42,8 +42,8 @@ int detect_start(const struct pp_config *cfg, const struct detect_services *ds, 
 /* Stop background probing (before the daemon stops the services). */
 void detect_stop(void);
 
-/* Camera services report their printer connection: after minutes of failures only,
- * detection probes again. */
+/* Camera services report their printer connection: only after failing for
+ * --camera-redetect seconds (default 300) does detection probe again. */
 void detect_camera_ok(enum pp_svc kind);
 void detect_camera_failed(enum pp_svc kind);
 

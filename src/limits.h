@@ -35,6 +35,8 @@
 #define PP_HOST_MAX                 256
 #define PP_PATH_MAX                 4096
 #define PP_DEFAULT_CAMERA_LINGER_S  60
+#define PP_DEFAULT_CAMERA_REDETECT_S 300    /* --camera-redetect */
+#define PP_CAMERA_REDETECT_MAX_S    86400
 #define PP_DEFAULT_FTP_DATA_LO      50000
 #define PP_DEFAULT_FTP_DATA_HI      50100
 #define PP_DEFAULT_FTP_SESSIONS     2
@@ -54,8 +56,8 @@
 #define PP_DETECT_RETRY_MS          30000
 #define PP_CHAMBER_DRAIN_MS         500     /* read after close_notify until the printer's */
 #define PP_DETECT_CHECK_MS          10000   /* how often a detected camera's health is checked */
-#define PP_DETECT_REPROBE_MS        300000  /* failing this long: probe the ports again */
-#define PP_DETECT_FAILING_RECENT_MS 60000   /* ... and a failure this recent */
+#define PP_DETECT_FAILING_RECENT_MS 60000   /* failing --camera-redetect s, and this recently:
+                                               probe the ports again */
 
 /* ---- MQTT ------------------------------------------------------------- */
 #define PP_MQTT_MAX_PACKET          (2 * 1024 * 1024)

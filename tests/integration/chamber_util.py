@@ -129,14 +129,14 @@ def reference_frames(count, extra=()):
 
 
 def start_camera_proxy(sim_chamber_port, camera="auto", extra=(), serial=h.SERIAL,
-                       rtsp_port=None, listen=None, gstreamer=False):
+                       rtsp_port=None, listen=None, gstreamer=False, name="proxy"):
     """A proxy serving only the camera; the RTSPS printer port is a closed one unless given.
     gstreamer=True: the test expects the RTSPS service to run (see h.gstreamer_env)."""
     ports = {"rtsp": rtsp_port or free_port()}
     if sim_chamber_port:
         ports["chamber"] = sim_chamber_port
     return h.start_proxy(ports, services=("camera",), camera=camera, extra=list(extra),
-                         serial=serial, listen=listen,
+                         serial=serial, listen=listen, name=name,
                          env=h.gstreamer_env() if gstreamer else None)
 
 

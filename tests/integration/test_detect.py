@@ -4,11 +4,18 @@
 as chamber, an RTSPS printer as rtsp (against the simulator when it serves RTSPS, and
 against a minimal TLS server answering RTSP/1.0), probes are closed cleanly and never
 take a second camera slot, and a printer that is off at start is guessed from the
-serial and switched over to when it comes up."""
+serial and switched over to when it comes up (both directions). Once detected, the
+camera is probed again only after failing for --camera-redetect seconds: then the proxy
+switches to the camera that answers, while a short outage changes nothing. A switch
+leaves no listener on the old port and no fds or threads beyond what a proxy started
+in the new mode holds."""
 import os
+import random
 import re
+import socket
 
 import harness as h
+import rtsp_clients as rc
 from chamber_util import (FakePrinter, SimConnPoller, Viewer, free_port, start_camera_proxy,
                           wait_peer_close)
 from harness import test
@@ -106,10 +113,12 @@ def the_rtsps_simulator_is_detected_as_rtsp():
 def a_printer_off_at_start_is_guessed_then_switched_to():
     chamber_port = free_port()
     # An X1C serial: the guess is rtsp, the printer turns out to have the chamber camera.
-    px = start_camera_proxy(chamber_port, camera="auto", serial=X1C_SERIAL, gstreamer=True)
+    # No linger: once the viewer leaves, the proxy holds only what it held before.
+    px = start_camera_proxy(chamber_port, camera="auto", serial=X1C_SERIAL, gstreamer=True,
+                            extra=["--camera-linger", "0"])
     px.wait_log(r"no camera answered .*guessing rtsp from the serial number")
     if have_rtsp():
-        px.ports(["rtsp"])
+        old = px.ports(["rtsp"])["rtsp"]
     sim = h.start_sim(services=(), serial=X1C_SERIAL,
                       extra=["--port", "chamber=%d" % chamber_port, "--fps", "5"])
     sim.wait_log(r"listening on \S+:%d \(chamber\)" % chamber_port)
@@ -123,8 +132,193 @@ def a_printer_off_at_start_is_guessed_then_switched_to():
     h.wait_until(lambda: v.count() >= 3, 15, "frames after the switch")
     v.close()
     assert "refusing" not in sim.log()
+    if have_rtsp():
+        assert_refused(old)
+        # Nothing of the RTSPS service is left: the proxy holds what one started with
+        # --camera chamber holds after the same viewer, plus detection's thread and pipe
+        # and the wakeup fd of GLib's default main context (created once per process).
+        h.wait_until(lambda: h.sim_status(sim)["chamber"]["current"] == 0, 15,
+                     "the printer connection closed (no linger)")
+        ref = start_camera_proxy(chamber_port, camera="chamber", serial=X1C_SERIAL,
+                                 extra=["--camera-linger", "0"], name="ref-proxy")
+        v = Viewer(ref.ports(["chamber"])["chamber"])
+        h.wait_until(lambda: v.count() >= 3, 15, "frames through a fresh chamber proxy")
+        v.close()
+        h.wait_until(lambda: h.sim_status(sim)["chamber"]["current"] == 0, 15,
+                     "the reference's printer connection closed")
+        assert_settles(px, ref.fd_count() + DETECT_FDS + GLIB_ONCE_FDS,
+                       ref.thread_count() + DETECT_THREADS, "the switch to chamber")
+        ref.stop()
     rc, _ = px.stop()
     assert rc == 0, px.tail()
+
+
+# ---- switching the camera service (guess or re-detection) -------------------------
+
+def printer_host():
+    """An address of its own in 127.0.0.0/8 for the stand-in printer, so nothing of another
+    test retrying a reused port can reach it."""
+    return "127.%d.%d.%d" % (random.randint(1, 254), random.randint(0, 255),
+                             random.randint(1, 254))
+
+
+def free_port_on(host):
+    s = socket.socket()
+    s.bind((host, 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def switch_proxy(host, chamber_port, rtsp_port, extra=()):
+    """A camera-only proxy in --camera auto for the printer at host (GStreamer may run)."""
+    return h.start_proxy({"chamber": chamber_port, "rtsp": rtsp_port}, services=("camera",),
+                         camera="auto", printer_host=host, extra=list(extra),
+                         env=h.gstreamer_env())
+
+
+def start_printer(host, kind, port, state_dir, name="sim"):
+    """The printer (re)appearing on a fixed port: a chamber (P1S) or RTSPS (X1C)
+    simulator with the serial the proxy expects and the certificate it pinned
+    (same state directory)."""
+    model = "x1c" if kind == "rtsp" else "p1s"
+    extra = ["--bind", host, "--port", "%s=%d" % (kind, port)]
+    if kind == "chamber":
+        extra += ["--fps", "5"]
+    sim = h.start_sim(model=model, services=(), serial=h.SERIAL, state_dir=state_dir,
+                      extra=extra, name=name)
+    sim.wait_log(r"listening on \S+:%d \(%s\)" % (port, kind), timeout=20)
+    return sim
+
+
+def assert_refused(port):
+    """The camera service that was switched away from left no listener behind."""
+    try:
+        s = socket.create_connection(("127.0.0.1", port), timeout=5 * h.SCALE)
+    except ConnectionRefusedError:
+        return
+    s.close()
+    raise AssertionError("port %d still accepts connections after the switch" % port)
+
+
+DETECT_FDS, DETECT_THREADS = 2, 1  # background detection: its stop pipe and thread
+GLIB_ONCE_FDS = 1                   # GLib's default main context lives on once RTSPS ran
+
+
+def assert_settles(px, fds, threads, what):
+    """Within a generous deadline the proxy holds at most fds descriptors and threads
+    threads (GLib ends idle pool threads late)."""
+    try:
+        h.wait_until(lambda: px.fd_count() <= fds and px.thread_count() <= threads, 30,
+                     "at most %d fds and %d threads after %s" % (fds, threads, what))
+    except AssertionError as e:
+        raise AssertionError("%s (now %d fds, %d threads):\n%s" % (
+            e, px.fd_count(), px.thread_count(), "\n".join(
+                "%s -> %s" % (fd, os.readlink("/proc/%d/fd/%s" % (px.pid, fd)))
+                for fd in sorted(os.listdir("/proc/%d/fd" % px.pid), key=int))))
+
+
+def assert_like_a_fresh_rtsp_proxy(px, host, rtsp_port, rsim):
+    """Nothing of the chamber service is left after the switch: once the printer stream
+    closed, the proxy holds what one started with --camera rtsp holds after the same
+    ffprobe, plus background detection's thread and pipe."""
+    def stream_closed():
+        h.wait_until(lambda: h.sim_status(rsim)["rtsp"]["current"] == 0, 20,
+                     "the printer stream closed")
+    stream_closed()
+    ref = h.start_proxy({"rtsp": rtsp_port}, services=("camera",), camera="rtsp",
+                        printer_host=host, name="ref-proxy")
+    rc.assert_h264(rc.url(ref.ports(["rtsp"])["rtsp"]))
+    stream_closed()
+    assert_settles(px, ref.fd_count() + DETECT_FDS, ref.thread_count() + DETECT_THREADS,
+                   "the switch to rtsp")
+    ref.stop()
+
+
+def wait_switched(px, old, new, timeout):
+    """The switch from old to new: logged, the old service stopped; returns the new port."""
+    px.wait_log(r"switching the camera service from %s to %s" % (old, new), timeout=timeout)
+    px.wait_log(r"\[%s\] stopped" % old)
+    return px.ports([new])[new]
+
+
+@test
+def the_chamber_camera_failing_for_the_redetect_period_is_redetected_as_rtsp():
+    rc.need_rtsp()
+    host = printer_host()
+    sim = h.start_sim(services=("chamber",), extra=["--bind", host, "--fps", "5"])
+    rtsp_port = free_port_on(host)
+    px = switch_proxy(host, sim.port["chamber"], rtsp_port, ["--camera-redetect", "3"])
+    px.wait_log(r"detected the chamber camera: .*sent a chamber frame header")
+    old = px.ports(["chamber"])["chamber"]
+    v = Viewer(old)  # a viewer keeps the printer connection (and its failures) going
+    h.wait_until(lambda: v.count() >= 3, 15, "frames before the printer goes")
+    # The printer is replaced: the chamber camera is gone, RTSPS answers (same serial).
+    sim.stop()
+    rsim = start_printer(host, "rtsp", rtsp_port, sim.state_dir, name="rtsp-sim")
+    px.wait_log(r"the chamber camera is failing; both camera ports are probed again if it "
+                r"keeps failing for 3 s")
+    px.wait_log(r"the chamber camera has kept failing for \d+ s: probing both camera ports "
+                r"again", timeout=30)
+    m = px.wait_log(r"detected the rtsp camera: (.*)", timeout=30)
+    assert re.search(r"RTSPS port %d answered OPTIONS with \"RTSP/1.0" % rtsp_port,
+                     m.group(1)), m.group(0)
+    port = wait_switched(px, "chamber", "rtsp", 30)
+    rc.assert_h264(rc.url(port))
+    assert_refused(old)
+    v.close()
+    assert_like_a_fresh_rtsp_proxy(px, host, rtsp_port, rsim)
+    rc_, _ = px.stop()
+    assert rc_ == 0, px.tail()
+
+
+@test
+def a_chamber_camera_briefly_down_is_not_redetected():
+    host = printer_host()
+    sim = h.start_sim(services=("chamber",), extra=["--bind", host, "--fps", "5"])
+    period = int(45 * h.SCALE)
+    px = switch_proxy(host, sim.port["chamber"], free_port_on(host),
+                      ["--camera-redetect", str(period)])
+    px.wait_log(r"detected the chamber camera")
+    v = Viewer(px.ports(["chamber"])["chamber"])
+    v.sock.settimeout(120 * h.SCALE)  # no frame reaches it while the printer is away
+    h.wait_until(lambda: v.count() >= 3, 15, "frames before the blip")
+    sim.stop()
+    px.wait_log(r"the chamber camera is failing; both camera ports are probed again if it "
+                r"keeps failing for %d s" % period, timeout=20)
+    seen = v.count()
+    start_printer(host, "chamber", sim.port["chamber"], sim.state_dir, name="sim-again")
+    # The same viewer connection gets frames again (the proxy reconnected upstream).
+    h.wait_until(lambda: v.count() >= seen + 3, 60, "frames after the blip")
+    px.wait_log(r"the chamber camera works again", timeout=30)
+    log = px.log()
+    assert "probing both camera ports again" not in log, px.tail()
+    assert "switching the camera service" not in log, px.tail()
+    assert v.error is None, v.error
+    v.close()
+    rc_, _ = px.stop()
+    assert rc_ == 0, px.tail()
+
+
+@test
+def a_printer_off_at_start_guessed_chamber_is_switched_to_rtsp():
+    rc.need_rtsp()
+    host = printer_host()
+    rtsp_port = free_port_on(host)
+    # A P1S serial: the guess is chamber; the printer turns out to serve RTSPS.
+    px = switch_proxy(host, free_port_on(host), rtsp_port)
+    px.wait_log(r"no camera answered .*guessing chamber from the serial number")
+    old = px.ports(["chamber"])["chamber"]
+    rsim = start_printer(host, "rtsp", rtsp_port, h.new_dir("simstate"), name="rtsp-sim")
+    # Background probes run every 30 s (and take up to 5 s).
+    m = px.wait_log(r"detected the rtsp camera: (.*)", timeout=45)
+    assert "answered OPTIONS" in m.group(1), m.group(0)
+    port = wait_switched(px, "chamber", "rtsp", 15)
+    rc.assert_h264(rc.url(port))
+    assert_refused(old)
+    assert_like_a_fresh_rtsp_proxy(px, host, rtsp_port, rsim)
+    rc_, _ = px.stop()
+    assert rc_ == 0, px.tail()
 
 
 h.run()

@@ -148,8 +148,8 @@ def man_page_and_help_cover_every_option_and_variable():
     variables = ["PRINTER_IP", "ACCESS_CODE", "ACCESS_CODE_FILE", "SERIAL_NUMBER",
                  "BIND_ADDRESS", "SERVICES", "ENABLE_ALL", "CAMERA", "PORTS", "PRINTER_PORTS",
                  "STATE_DIR", "TLS_CERT", "TLS_KEY", "PRINTER_CA", "INSECURE_PRINTER",
-                 "MAX_CLIENTS", "CAMERA_LINGER", "FTP_DATA_PORTS", "FTP_PASV_ADDRESS",
-                 "FTP_MAX_SESSIONS", "RUN_AS", "SYSLOG", "VERBOSE"]
+                 "MAX_CLIENTS", "CAMERA_LINGER", "CAMERA_REDETECT", "FTP_DATA_PORTS",
+                 "FTP_PASV_ADDRESS", "FTP_MAX_SESSIONS", "RUN_AS", "SYSLOG", "VERBOSE"]
     for v in variables:
         assert v in helptext, "--help lacks " + v
         assert v in man, "pandaproxy(8) lacks " + v
@@ -157,7 +157,7 @@ def man_page_and_help_cover_every_option_and_variable():
     for opt in ("--printer-ip", "--access-code-file", "--serial-number", "--bind", "--services",
                 "--enable-all", "--camera", "--port", "--printer-port", "--state-dir", "--cert",
                 "--key", "--printer-ca", "--insecure-printer", "--max-clients",
-                "--camera-linger", "--ftp-data-ports", "--ftp-pasv-address",
+                "--camera-linger", "--camera-redetect", "--ftp-data-ports", "--ftp-pasv-address",
                 "--ftp-max-sessions", "--user", "--syslog", "--print-ca", "--check-config",
                 "--health", "--verbose", "--help", "--version"):
         assert opt in helptext, "--help lacks " + opt

@@ -144,6 +144,7 @@ static void r_state(const struct pp_config *c, char *o, size_t n) { snprintf(o, 
 static void r_ca(const struct pp_config *c, char *o, size_t n) { snprintf(o, n, "%s", c->printer_ca); }
 static void r_maxcl(const struct pp_config *c, char *o, size_t n) { snprintf(o, n, "%d", c->max_clients); }
 static void r_linger(const struct pp_config *c, char *o, size_t n) { snprintf(o, n, "%d", c->camera_linger_s); }
+static void r_redetect(const struct pp_config *c, char *o, size_t n) { snprintf(o, n, "%d", c->camera_redetect_s); }
 static void r_pasv(const struct pp_config *c, char *o, size_t n) { snprintf(o, n, "%s", c->ftp_pasv_address); }
 static void r_sess(const struct pp_config *c, char *o, size_t n) { snprintf(o, n, "%d", c->ftp_max_sessions); }
 static void r_user(const struct pp_config *c, char *o, size_t n) { snprintf(o, n, "%s", c->run_as); }
@@ -208,6 +209,9 @@ static const struct prec_case prec_cases[] = {
       "/etc/env-ca.pem", "/etc/cli-ca.pem", "/etc/cli-ca.pem", "" },
     { "--max-clients", "MAX_CLIENTS", "7", "100", r_maxcl, "7", "100", "100", "32" },
     { "--camera-linger", "CAMERA_LINGER", "0", "300", r_linger, "0", "300", "300", "60" },
+    { "--camera-redetect", "CAMERA_REDETECT", "0", "20", r_redetect, "0", "20", "20", "300" },
+    { "--camera-redetect", "CAMERA_REDETECT", "86400", "1", r_redetect,
+      "86400", "1", "1", "300" },
     { "--ftp-data-ports", "FTP_DATA_PORTS", "40000-40010", "1024-1024", r_ftp_ports,
       "40000-40010", "1024-1024", "1024-1024", "50000-50100" },
     { "--ftp-pasv-address", "FTP_PASV_ADDRESS", "192.168.1.10", "10.1.2.3", r_pasv,
@@ -631,6 +635,10 @@ static const struct bad_case bad_cases[] = {
     { "--max-clients", "MAX_CLIENTS", "ten", "not a number" },
     { "--camera-linger", "CAMERA_LINGER", "-5", "range" },
     { "--camera-linger", "CAMERA_LINGER", "1.5", "not a number" },
+    { "--camera-redetect", "CAMERA_REDETECT", "-1", "range" },
+    { "--camera-redetect", "CAMERA_REDETECT", "86401", "range" },
+    { "--camera-redetect", "CAMERA_REDETECT", "5m", "not a number" },
+    { "--camera-redetect", "CAMERA_REDETECT", "", NULL },
     { "--ftp-max-sessions", "FTP_MAX_SESSIONS", "0", "range" },
     { "--ftp-max-sessions", "FTP_MAX_SESSIONS", "", NULL },
     { "--state-dir", "STATE_DIR", "", "empty" },
@@ -814,7 +822,8 @@ START_TEST(test_usage_complete)
         "--port", "PORTS", "--printer-port", "PRINTER_PORTS", "--state-dir", "STATE_DIR",
         "--cert", "TLS_CERT", "--key", "TLS_KEY", "--printer-ca", "PRINTER_CA",
         "--insecure-printer", "INSECURE_PRINTER", "--max-clients", "MAX_CLIENTS",
-        "--camera-linger", "CAMERA_LINGER", "--ftp-data-ports", "FTP_DATA_PORTS",
+        "--camera-linger", "CAMERA_LINGER", "--camera-redetect", "CAMERA_REDETECT",
+        "--ftp-data-ports", "FTP_DATA_PORTS",
         "--ftp-pasv-address", "FTP_PASV_ADDRESS", "--ftp-max-sessions", "FTP_MAX_SESSIONS",
         "--user", "RUN_AS", "--syslog", "SYSLOG", "--print-ca", "--check-config", "-n",
         "--verbose", "VERBOSE", "--help", "--version", "-V",
