@@ -519,7 +519,7 @@ static GstRTSPMediaFactory *make_factory(struct rtsp_svc *sv)
     snprintf(launch, sizeof(launch),
              "( rtspsrc name=" SRC_NAME " location=\"%s\" protocols=tcp latency=0 "
              "! rtph264depay ! h264parse ! rtph264pay name=" PAY_NAME " pt=96 "
-             "config-interval=1 )", sv->location);
+             "config-interval=-1 )", sv->location);
     gst_rtsp_media_factory_set_launch(mf, launch);
     gst_rtsp_media_factory_set_shared(mf, TRUE);
     /* TCP interleaved only: UDP would carry the video unencrypted. */
