@@ -3,8 +3,10 @@
  * The RTSPS camera service (:322). gst-rtsp-server serves /streaming/live/1 and /stream
  * from ONE shared media that pulls the printer's stream with rtspsrc over RTSPS and
  * repacketises it (rtph264depay ! h264parse ! rtph264pay), never decoding. The media is
- * built when a viewer asks and released when the last viewer leaves. Upstream loss (an
- * ERROR or EOS on the media's pipeline, or no video for PP_RTSP_DATA_TIMEOUT_MS) closes
+ * built when a viewer asks and released --camera-linger seconds after the last viewer
+ * left (the service holds one prepare count of its own meanwhile, so the pipeline keeps
+ * playing and a returning viewer starts at once). Upstream loss (an ERROR or EOS on the
+ * media's pipeline, or no video for PP_RTSP_DATA_TIMEOUT_MS), lingering or not, closes
  * that media's viewers and unprepares it; a generation number in the media key makes the
  * next viewer build a fresh upstream at once.
  */
@@ -56,7 +58,10 @@ struct cam_media {
     unsigned long id;
     atomic_llong last_data_ms;        /* last buffer through the payloader */
     atomic_bool lost;
+    atomic_bool prepared;             /* between its prepared and unprepared signals */
     bool was_playing;                 /* watchdog's view at its last look */
+    bool held;                        /* server thread: our own prepare count (linger) */
+    int64_t idle_since_ms;            /* server thread: no viewer since then; 0 = viewers */
 };
 
 /* Static: GStreamer threads may still run callbacks while the daemon exits. */
@@ -172,8 +177,9 @@ static gboolean on_accept_certificate(GstElement *src, GTlsConnection *conn,
 
 struct viewer_match {
     GstRTSPMedia *media;
+    bool close;                       /* false: only count them */
     bool found;
-    unsigned closed;
+    unsigned closed;                  /* viewers closed, or counted */
 };
 
 static GstRTSPFilterResult match_session_media(GstRTSPSession *sess, GstRTSPSessionMedia *sm,
@@ -206,9 +212,66 @@ static GstRTSPFilterResult close_viewers_of(GstRTSPServer *server, GstRTSPClient
     g_list_free(gst_rtsp_client_session_filter(client, match_session, m));
     if (m->found) {
         m->closed++;
-        return GST_RTSP_FILTER_REMOVE;
+        return m->close ? GST_RTSP_FILTER_REMOVE : GST_RTSP_FILTER_KEEP;
     }
     return GST_RTSP_FILTER_KEEP;
+}
+
+/* Server thread: give back the prepare count the linger held; the media is unprepared
+ * when no viewer holds one either. */
+static void release_hold(struct cam_media *cm, GstRTSPMedia *media)
+{
+    if (cm->held) {
+        cm->held = false;
+        gst_rtsp_media_unprepare(media);
+    }
+}
+
+/* Server thread: one prepare count of our own on a prepared, healthy media, so it stays
+ * prepared and playing when its last viewer leaves (gst-rtsp-server changes the pipeline's
+ * state only when no other prepare count is left). On a media that is in error or already
+ * unpreparing this fails and holds nothing; NULL thread: a prepared media needs none. */
+static void take_hold(struct cam_media *cm, GstRTSPMedia *media)
+{
+    if (!cm->held && cm->sv->cfg->camera_linger_s > 0 && atomic_load(&cm->prepared) &&
+        !atomic_load(&cm->lost)) {
+        cm->held = gst_rtsp_media_prepare(media, NULL);
+        cm->idle_since_ms = 0;
+    }
+}
+
+static gboolean hold_now(gpointer data)
+{
+    struct cam_media *cm = data;
+    GstRTSPMedia *media = g_weak_ref_get(&cm->media);
+
+    if (media != NULL) {
+        take_hold(cm, media);
+        g_object_unref(media);
+    }
+    return G_SOURCE_REMOVE;
+}
+
+static gboolean release_now(gpointer data)
+{
+    struct cam_media *cm = data;
+    GstRTSPMedia *media = g_weak_ref_get(&cm->media);
+
+    if (media != NULL) {
+        release_hold(cm, media);
+        g_object_unref(media);
+    }
+    return G_SOURCE_REMOVE;
+}
+
+/* Any thread: queue fn(cm) on the server thread (nothing when the service stops). */
+static void invoke_cm(struct rtsp_svc *sv, struct cam_media *cm, GSourceFunc fn)
+{
+    pthread_mutex_lock(&sv->lock);
+    if (sv->rs != NULL) {
+        rtsp_server_invoke(sv->rs, fn, cm_ref(cm), cm_unref_notify);
+    }
+    pthread_mutex_unlock(&sv->lock);
 }
 
 struct loss {
@@ -232,7 +295,7 @@ static gboolean handle_loss(gpointer data)
 {
     struct loss *l = data;
     GstRTSPMedia *media = g_weak_ref_get(&l->cm->media);
-    struct viewer_match m = { .media = media };
+    struct viewer_match m = { .media = media, .close = true };
 
     if (media == NULL) {
         return G_SOURCE_REMOVE;
@@ -240,6 +303,7 @@ static gboolean handle_loss(gpointer data)
     g_list_free(gst_rtsp_server_client_filter(l->server, close_viewers_of, &m));
     log_warn(SVC, l->cm->id, "printer stream lost (%s): closed %u viewer%s; the next viewer "
              "reconnects", l->why, m.closed, m.closed == 1 ? "" : "s");
+    release_hold(l->cm, media); /* a broken media never lingers */
     gst_rtsp_media_unprepare(media);
     g_object_unref(media);
     return G_SOURCE_REMOVE;
@@ -318,7 +382,7 @@ static void orphans_free(gpointer data)
 static gboolean close_orphans(gpointer data)
 {
     struct orphans *o = data;
-    struct viewer_match m = { .media = o->media };
+    struct viewer_match m = { .media = o->media, .close = true };
 
     g_list_free(gst_rtsp_server_client_filter(o->server, close_viewers_of, &m));
     if (m.closed > 0) {
@@ -337,6 +401,7 @@ static void on_unprepared(GstRTSPMedia *media, gpointer data)
     bool stale = pp_now_ms() - atomic_load(&cm->last_data_ms) > PP_RTSP_STALE_MS;
 
     log_info(SVC, cm->id, "printer stream closed");
+    atomic_store(&cm->prepared, false);
     pthread_mutex_lock(&sv->lock);
     if (sv->cur == cm) {
         sv->cur = NULL;
@@ -353,7 +418,20 @@ static void on_unprepared(GstRTSPMedia *media, gpointer data)
     pthread_mutex_unlock(&sv->lock);
 }
 
-/* Prepared and its pipeline PLAYING: video must flow. */
+/* The thread of the viewer that built the media, once it is prerolled. */
+static void on_prepared(GstRTSPMedia *media, gpointer data)
+{
+    struct cam_media *cm = data;
+
+    (void)media;
+    atomic_store(&cm->prepared, true);
+    if (cm->sv->cfg->camera_linger_s > 0) {
+        invoke_cm(cm->sv, cm, hold_now);
+    }
+}
+
+/* Prepared and its pipeline PLAYING: video must flow. Our own prepared flag rather than
+ * gst_rtsp_media_get_status, which blocks while a media prepares (a slow printer). */
 static bool media_playing(struct cam_media *cm)
 {
     GstRTSPMedia *media = g_weak_ref_get(&cm->media);
@@ -363,7 +441,7 @@ static bool media_playing(struct cam_media *cm)
     if (media == NULL) {
         return false;
     }
-    if (gst_rtsp_media_get_status(media) == GST_RTSP_MEDIA_STATUS_PREPARED) {
+    if (atomic_load(&cm->prepared)) {
         bin = gst_rtsp_media_get_element(media);
         pipeline = GST_ELEMENT(gst_object_get_parent(GST_OBJECT(bin)));
         if (pipeline != NULL) {
@@ -378,17 +456,55 @@ static bool media_playing(struct cam_media *cm)
     return playing;
 }
 
+/* Server thread, from the watchdog: give the linger's hold back once no viewer has used
+ * the media for --camera-linger seconds (to the watchdog's period). */
+static void linger_tick(struct rtsp_svc *sv, struct cam_media *cm, GstRTSPServer *server)
+{
+    GstRTSPMedia *media = g_weak_ref_get(&cm->media);
+    struct viewer_match m = { .media = media };
+    int linger_s = sv->cfg->camera_linger_s;
+    int64_t now = pp_now_ms();
+
+    if (media == NULL) {
+        return;
+    }
+    take_hold(cm, media); /* in case the prepared signal's request came too early */
+    if (cm->held) {
+        g_list_free(gst_rtsp_server_client_filter(server, close_viewers_of, &m));
+        if (m.closed > 0) {
+            cm->idle_since_ms = 0;
+        } else if (cm->idle_since_ms == 0) {
+            cm->idle_since_ms = now;
+            log_info(SVC, cm->id, "no viewer left: keeping the printer stream open for %d s "
+                     "(--camera-linger)", linger_s);
+        } else if (now - cm->idle_since_ms >= (int64_t)linger_s * 1000) {
+            log_info(SVC, cm->id, "no viewer for %d s: closing the printer stream", linger_s);
+            atomic_fetch_add(&sv->generation, 1); /* a viewer arriving now builds afresh */
+            release_hold(cm, media);
+        }
+    }
+    g_object_unref(media);
+}
+
 /* Server thread, periodic: a hung printer raises no error for a long time. */
 static gboolean watchdog(gpointer data)
 {
     struct rtsp_svc *sv = data;
     struct cam_media *cm;
+    GstRTSPServer *server = NULL;
 
     pthread_mutex_lock(&sv->lock);
     cm = sv->cur ? cm_ref(sv->cur) : NULL;
+    if (cm != NULL && sv->rs != NULL) {
+        server = g_object_ref(rtsp_server_gst(sv->rs));
+    }
     pthread_mutex_unlock(&sv->lock);
     if (cm == NULL) {
         return G_SOURCE_CONTINUE;
+    }
+    if (server != NULL) {
+        linger_tick(sv, cm, server);
+        g_object_unref(server);
     }
     if (!media_playing(cm)) {
         cm->was_playing = false;
@@ -467,6 +583,8 @@ static void on_media_configure(GstRTSPMediaFactory *factory, GstRTSPMedia *media
     }
     watch_pipeline(cm, bin);
     watch_data(cm, bin);
+    g_signal_connect_data(media, "prepared", G_CALLBACK(on_prepared), cm_ref(cm),
+                          cm_unref_closure, 0);
     g_signal_connect_data(media, "unprepared", G_CALLBACK(on_unprepared), cm_ref(cm),
                           cm_unref_closure, 0);
     gst_object_unref(bin);
@@ -474,7 +592,10 @@ static void on_media_configure(GstRTSPMediaFactory *factory, GstRTSPMedia *media
     old = sv->cur;
     sv->cur = cm; /* takes the creation reference */
     pthread_mutex_unlock(&sv->lock);
-    cm_unref(old);
+    if (old != NULL) {
+        invoke_cm(sv, old, release_now); /* only the newest media may linger */
+        cm_unref(old);
+    }
     log_info(SVC, cm->id, "opening the printer stream %s", sv->location);
 }
 
@@ -570,7 +691,8 @@ static int rtsp_start(struct service *svc, char *err, size_t errlen)
         return -1;
     }
     log_info(SVC, 0, "serving %s and %s from the printer stream %s (opened on demand, "
-             "closed when the last viewer leaves)", PRINTER_PATH, SEED_PATH, sv->location);
+             "closed %d s after the last viewer leaves)", PRINTER_PATH, SEED_PATH, sv->location,
+             cfg->camera_linger_s);
     return 0;
 }
 
@@ -596,10 +718,16 @@ static void rtsp_stop(struct service *svc)
     (void)svc;
     pthread_mutex_lock(&the_svc.lock);
     rs = the_svc.rs;
+    cm = the_svc.cur ? cm_ref(the_svc.cur) : NULL;
     the_svc.rs = NULL;
     pthread_mutex_unlock(&the_svc.lock);
     if (rs == NULL) {
+        cm_unref(cm);
         return;
+    }
+    if (cm != NULL) {
+        /* Queued before the server's own stop: the lingering stream closes cleanly. */
+        rtsp_server_invoke(rs, release_now, cm, cm_unref_notify);
     }
     rtsp_server_free(rs);
     pthread_mutex_lock(&the_svc.lock);

@@ -2,7 +2,8 @@
 """PandaProxy's RTSPS camera service against the simulator (an X1C), with real clients
 (ffprobe/ffmpeg over rtsps://, RTP over TCP interleaved): both mounts, one printer
 connection for many viewers, auth, TLS only, recovery after a Wi-Fi blip or a hung
-printer, the trust policy, no fd/thread growth over many viewers, orderly stop."""
+printer, --camera-linger (and loss while lingering), the trust policy, no fd/thread
+growth over many viewers, orderly stop."""
 import os
 import re
 import signal
@@ -16,12 +17,16 @@ import rtsp_clients as rc  # noqa: E402
 
 CYCLES = 20
 THREAD_SLACK = 16   # GLib keeps idle pool threads for a while: a bound, not equality
+LINGER_S = int(8 * SCALE)
 
 
-def sim_and_proxy(sim_extra=(), proxy_extra=(), pin=None):
+def sim_and_proxy(sim_extra=(), proxy_extra=(), pin=None, linger=0):
+    """linger: --camera-linger (0 unless a test is about it: the printer stream closes
+    with the last viewer)."""
     sim = rc.start_rtsp_sim(sim_extra)
     proxy = start_proxy({"rtsp": sim.port["rtsp"]}, services=("camera",), camera="rtsp",
-                        extra=proxy_extra, printer_host=sim.host)
+                        extra=["--camera-linger", str(linger)] + list(proxy_extra),
+                        printer_host=sim.host)
     if pin is not None:
         with open(os.path.join(proxy.state_dir, "01P00A391800001.printer-pin"), "w") as f:
             f.write(pin)
@@ -129,6 +134,64 @@ def rtsp_hung_printer_is_detected_by_the_watchdog():
     rc.assert_h264(rc.url(proxy.port["rtsp"]))  # a fresh upstream (stalls again later)
 
 
+def keeping_open(proxy, count=1):
+    proxy.wait_log(r"no viewer left: keeping the printer stream open for %d s" % LINGER_S,
+                   timeout=15, count=count)
+
+
+@test
+def rtsp_linger_keeps_the_printer_stream_for_a_returning_viewer():
+    sim, proxy = sim_and_proxy(linger=LINGER_S)
+    u = rc.url(proxy.port["rtsp"])
+    v = rc.viewer(u)
+    wait_until(lambda: rc.frames_seen(v) > 10, 30, "first viewer streaming")
+    v.stop()
+    keeping_open(proxy)
+    st = sim_status(sim)["rtsp"]
+    assert st["current"] == 1 and st["total"] == 1, st  # lingering, not closed
+    # A viewer within the linger plays from the same printer connection.
+    code, err = rc.grab(rc.url(proxy.port["rtsp"], path="/stream"), frames=10)
+    assert code == 0, err
+    assert rtsp_total(sim) == 1, sim_status(sim)
+    keeping_open(proxy, count=2)
+    # Nobody comes back: the printer connection closes after the linger.
+    proxy.wait_log(r"no viewer for %d s: closing the printer stream" % LINGER_S,
+                   timeout=LINGER_S + 15)
+    wait_until(lambda: sim_status(sim)["rtsp"]["current"] == 0, 15, "printer stream closed")
+    assert rtsp_total(sim) == 1
+    rc.assert_h264(u)  # and the next viewer opens a new one
+    assert rtsp_total(sim) == 2, sim_status(sim)
+
+
+@test
+def rtsp_printer_loss_while_lingering_closes_the_stream():
+    sim, proxy = sim_and_proxy(linger=600)
+    u = rc.url(proxy.port["rtsp"])
+    v = rc.viewer(u)
+    wait_until(lambda: rc.frames_seen(v) > 10, 30, "viewer streaming")
+    v.stop()
+    proxy.wait_log(r"no viewer left: keeping the printer stream open for 600 s", timeout=15)
+    sim.send_signal(signal.SIGUSR1)  # a Wi-Fi blip while nobody watches
+    proxy.wait_log(r"printer stream lost \(.*\): closed 0 viewers", timeout=20)
+    proxy.wait_log(r"printer stream closed", timeout=10)
+    wait_until(lambda: sim_status(sim)["rtsp"]["current"] == 0, 15, "no printer connection")
+    rc.assert_h264(u)  # a broken stream is not kept: the next viewer gets a fresh one
+    assert rtsp_total(sim) == 2, sim_status(sim)
+
+
+@test
+def rtsp_hung_printer_while_lingering_closes_the_stream():
+    sim, proxy = sim_and_proxy(sim_extra=("--stall-after", str(int(6 * SCALE))), linger=600)
+    v = rc.viewer(rc.url(proxy.port["rtsp"]))
+    wait_until(lambda: rc.frames_seen(v) > 10, 30, "viewer streaming")
+    v.stop()
+    proxy.wait_log(r"no viewer left: keeping the printer stream open for 600 s", timeout=15)
+    sim.wait_log(r"stalling", timeout=30)
+    proxy.wait_log(r"printer stream lost \(no video from the printer for \d+ ms\): "
+                   r"closed 0 viewers", timeout=20)
+    wait_until(lambda: sim_status(sim)["rtsp"]["current"] == 0, 15, "no printer connection")
+
+
 @test
 def rtsp_printer_certificate_goes_through_the_pin():
     sim, proxy = sim_and_proxy(pin="sha256:" + "00" * 32 + "\n")
@@ -156,7 +219,7 @@ def rtsp_many_viewers_leave_no_fds_or_threads():
 
 @test
 def rtsp_stops_orderly_with_viewers():
-    sim, proxy = sim_and_proxy()
+    sim, proxy = sim_and_proxy(linger=600)  # the lingering stream must not hold up the stop
     v = rc.viewer(rc.url(proxy.port["rtsp"]))
     wait_until(lambda: rc.frames_seen(v) > 5, 30, "viewer streaming")
     code, _ = proxy.stop()
