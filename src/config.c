@@ -353,26 +353,18 @@ PATH_SETTER(set_key, key_file)
 PATH_SETTER(set_printer_ca, printer_ca)
 PATH_SETTER(set_run_as, run_as)
 
-static int set_insecure(struct parse_ctx *pc, enum src_level lvl, const char *val, char *err,
-                        size_t errlen)
-{
-    (void)lvl;
-    return set_bool_field(&pc->cfg->insecure_printer, val ? val : "1", err, errlen);
-}
+/* A boolean option: given alone (no value) it means true. */
+#define BOOL_SETTER(fname, field) \
+    static int fname(struct parse_ctx *pc, enum src_level lvl, const char *val, char *err, \
+                     size_t errlen) \
+    { \
+        (void)lvl; \
+        return set_bool_field(&pc->cfg->field, val ? val : "1", err, errlen); \
+    }
 
-static int set_syslog(struct parse_ctx *pc, enum src_level lvl, const char *val, char *err,
-                      size_t errlen)
-{
-    (void)lvl;
-    return set_bool_field(&pc->cfg->use_syslog, val ? val : "1", err, errlen);
-}
-
-static int set_verbose(struct parse_ctx *pc, enum src_level lvl, const char *val, char *err,
-                       size_t errlen)
-{
-    (void)lvl;
-    return set_bool_field(&pc->cfg->verbose, val ? val : "1", err, errlen);
-}
+BOOL_SETTER(set_insecure, insecure_printer)
+BOOL_SETTER(set_syslog, use_syslog)
+BOOL_SETTER(set_verbose, verbose)
 
 static int set_max_clients(struct parse_ctx *pc, enum src_level lvl, const char *val, char *err,
                            size_t errlen)
