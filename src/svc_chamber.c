@@ -15,13 +15,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -41,25 +40,27 @@
 /* One frame as the printer sent it; immutable once published. */
 struct frame {
     atomic_int refs;
-    uint64_t seq;                         /* proxy-local, increasing */
     int64_t t_ms;                         /* monotonic receive time */
     uint32_t len;                         /* JPEG bytes */
     uint8_t hdr[PP_CHAMBER_HEADER_LEN];
     uint8_t data[];
 };
 
+/*
+ * The publisher hands each viewer a reference in its own slot, replacing (and
+ * dropping) one the viewer has not taken yet: taking needs no lock, so 50 viewers
+ * woken by the same frame do not queue on ch->lock.
+ */
 struct viewer {
-    int wake[2];                          /* a byte arrives when a frame is published */
-    bool signalled;                       /* a wake byte is in flight (under ch->lock) */
-    uint64_t sent;                        /* seq of the last frame taken */
-    struct viewer *prev, *next;
+    _Atomic(struct frame *) slot;         /* newest frame not sent yet, or NULL */
+    int wake;                             /* eventfd: the slot became non-empty */
+    struct viewer *prev, *next;           /* under ch->lock */
 };
 
 struct chamber {
     struct service *svc;
     pthread_mutex_t lock;                 /* everything below */
     struct frame *latest;
-    uint64_t seq;
     struct viewer *viewers;
     int nviewers;
     int64_t idle_since_ms;                /* when nviewers last dropped to 0 */
@@ -95,6 +96,27 @@ static void wake_fd(int fd)
     (void)!write(fd, "w", 1);
 }
 
+static void wake_event(int fd)
+{
+    uint64_t one = 1;
+
+    (void)!write(fd, &one, sizeof(one));
+}
+
+/* Put a reference to f in v's slot; wake v unless a frame was already waiting. */
+static void viewer_offer(struct viewer *v, struct frame *f)
+{
+    struct frame *old;
+
+    atomic_fetch_add(&f->refs, 1);
+    old = atomic_exchange(&v->slot, f);
+    if (old != NULL) {
+        frame_unref(old); /* skipped: the viewer was still sending an older one */
+    } else {
+        wake_event(v->wake);
+    }
+}
+
 static void drain_fd(int fd)
 {
     char buf[64];
@@ -103,20 +125,16 @@ static void drain_fd(int fd)
     }
 }
 
-/* Make f the latest frame and wake every viewer that is not already woken. */
+/* Make f the latest frame and offer it to every viewer. */
 static void publish(struct chamber *ch, struct frame *f)
 {
     struct frame *old;
 
     pthread_mutex_lock(&ch->lock);
     old = ch->latest;
-    f->seq = ++ch->seq;
     ch->latest = f;
     for (struct viewer *v = ch->viewers; v != NULL; v = v->next) {
-        if (!v->signalled) {
-            v->signalled = true;
-            wake_fd(v->wake[1]);
-        }
+        viewer_offer(v, f);
     }
     pthread_mutex_unlock(&ch->lock);
     frame_unref(old);
@@ -496,14 +514,15 @@ static void ensure_upstream(struct chamber *ch)
 static int viewer_add(struct chamber *ch, struct viewer *v)
 {
     memset(v, 0, sizeof(*v));
-    if (pipe2(v->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
+    atomic_init(&v->slot, NULL);
+    v->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (v->wake < 0) {
         return -1;
     }
     pthread_mutex_lock(&ch->lock);
     /* A fresh frame goes out at once; a stale one waits for the next. */
-    v->sent = ch->seq;
     if (ch->latest != NULL && pp_now_ms() - ch->latest->t_ms < PP_CHAMBER_FRESH_MS) {
-        v->sent = ch->latest->seq - 1;
+        viewer_offer(v, ch->latest);
     }
     v->next = ch->viewers;
     if (ch->viewers != NULL) {
@@ -532,25 +551,15 @@ static void viewer_remove(struct chamber *ch, struct viewer *v)
         wake_fd(ch->up_wake[1]);
     }
     pthread_mutex_unlock(&ch->lock);
-    close(v->wake[0]);
-    close(v->wake[1]);
+    /* Unlinked: the publisher cannot offer it anything any more. */
+    frame_unref(atomic_exchange(&v->slot, NULL));
+    close(v->wake);
 }
 
 /* The newest frame v has not sent, with a reference, or NULL. */
-static struct frame *viewer_take(struct chamber *ch, struct viewer *v)
+static struct frame *viewer_take(struct viewer *v)
 {
-    struct frame *f = NULL;
-
-    drain_fd(v->wake[0]);
-    pthread_mutex_lock(&ch->lock);
-    v->signalled = false;
-    if (ch->latest != NULL && ch->latest->seq > v->sent) {
-        f = ch->latest;
-        atomic_fetch_add(&f->refs, 1);
-        v->sent = f->seq;
-    }
-    pthread_mutex_unlock(&ch->lock);
-    return f;
+    return atomic_exchange(&v->slot, NULL);
 }
 
 /* Read and drop what the client sends; false once it is gone. */
@@ -570,21 +579,17 @@ static bool viewer_drain_client(struct client *c)
     return true;
 }
 
-/* One frame: two writes, two TLS records, as clients expect the header alone. */
+/*
+ * One frame: two TLS writes, so the header travels alone in its record as clients
+ * expect. The records gather in the connection's write buffer (conn_buffer_writes)
+ * and leave in one write() instead of one per record.
+ */
 static int viewer_send(struct client *c, const struct frame *f)
 {
-    int on = 1, off = 0;
-    int r;
-
-    /* Corked, the ~13 records of a frame leave in a few large TCP segments instead of
-     * one push each (record boundaries are unchanged; uncorking flushes at once). */
-    (void)setsockopt(c->conn.fd, IPPROTO_TCP, TCP_CORK, &on, sizeof(on));
-    r = conn_write(&c->conn, f->hdr, sizeof(f->hdr)) == 0 &&
-                conn_write(&c->conn, f->data, f->len) == 0
-            ? 0
-            : -1;
-    (void)setsockopt(c->conn.fd, IPPROTO_TCP, TCP_CORK, &off, sizeof(off));
-    return r;
+    return conn_write(&c->conn, f->hdr, sizeof(f->hdr)) == 0 &&
+                   conn_write(&c->conn, f->data, f->len) == 0 && conn_flush(&c->conn) == 0
+               ? 0
+               : -1;
 }
 
 static void viewer_loop(struct chamber *ch, struct viewer *v, struct client *c)
@@ -593,10 +598,10 @@ static void viewer_loop(struct chamber *ch, struct viewer *v, struct client *c)
     uint64_t sent = 0;
 
     for (;;) {
-        struct frame *f = viewer_take(ch, v);
+        struct frame *f = viewer_take(v);
         struct pollfd p[3] = {
             { .fd = c->conn.fd, .events = POLLIN },
-            { .fd = v->wake[0], .events = POLLIN },
+            { .fd = v->wake, .events = POLLIN },
             { .fd = cancel, .events = POLLIN },
         };
         int r;
@@ -624,6 +629,11 @@ static void viewer_loop(struct chamber *ch, struct viewer *v, struct client *c)
         }
         if (p[2].revents & POLLIN) {
             return;
+        }
+        if (p[1].revents & POLLIN) {
+            uint64_t n;
+
+            (void)!read(v->wake, &n, sizeof(n)); /* the slot is looked at next */
         }
         if ((p[0].revents & (POLLIN | POLLHUP | POLLERR)) && !viewer_drain_client(c)) {
             log_debug(ch->svc->name, c->conn.id, "viewer left after %llu frames",
@@ -666,12 +676,14 @@ static void chamber_serve(struct service *svc, struct client *c)
         return;
     }
     if (viewer_auth(svc, c) == 0) {
+        /* Best effort: without the buffer each TLS record is a write() of its own. */
+        (void)conn_buffer_writes(&c->conn, PP_CHAMBER_SEND_BUF);
         if (viewer_add(ch, &v) == 0) {
             log_info(svc->name, c->conn.id, "viewer %s authenticated", c->peer_str);
             viewer_loop(ch, &v, c);
             viewer_remove(ch, &v);
         } else {
-            log_error(svc->name, c->conn.id, "cannot create a wake-up pipe: %s",
+            log_error(svc->name, c->conn.id, "cannot create a wake-up eventfd: %s",
                       strerror(errno));
         }
     }
