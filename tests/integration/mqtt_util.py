@@ -34,7 +34,7 @@ def free_port():
 class Broker:
     """mosquitto over TLS with bblp/CODE, an ACL and a log of everything it does."""
 
-    def __init__(self, port=None):
+    def __init__(self, port=None, log_types=("all",)):
         need("mosquitto", "mosquitto_passwd", "openssl")
         self.dir = new_dir("broker")
         self.port = port or free_port()
@@ -60,7 +60,8 @@ class Broker:
                 "password_file " + pw, "acl_file " + acl,
                 "allow_anonymous false", "set_tcp_nodelay true",
                 "user " + _user(),
-                "log_type all", "log_dest file LOGFILE", ""]))
+                "\n".join("log_type " + t for t in log_types),
+                "log_dest file LOGFILE", ""]))
         self.proc = None
         self.start()
 
