@@ -145,9 +145,42 @@ static void peer_free(struct mqtt_peer *p)
     free(p);
 }
 
-void mqtt_hub_add(struct mqtt_hub *h, struct mqtt_peer *p)
+void mqtt_peer_set_client_id(struct mqtt_peer *p, const char *client_id)
 {
+    snprintf(p->client_id, sizeof(p->client_id), "%s", client_id);
+}
+
+/* Under the hub lock: mark the live peer using p's client id, if any. */
+static unsigned long take_over(struct mqtt_hub *h, const struct mqtt_peer *p)
+{
+    if (p->client_id[0] == '\0') {
+        return 0;
+    }
+    for (struct mqtt_peer *o = h->peers; o != NULL; o = o->next) {
+        unsigned long id = 0;
+
+        pthread_mutex_lock(&o->lock);
+        if (o->taken_over_by == 0 && strcmp(o->client_id, p->client_id) == 0) {
+            o->taken_over_by = p->id;
+            id = o->id;
+            /* Its worker may sit in a write to a client that is gone (a network blip). */
+            (void)shutdown(o->fd, SHUT_RDWR);
+        }
+        pthread_mutex_unlock(&o->lock);
+        if (id != 0) {
+            wake(o->wake_fd);
+            return id; /* earlier adds left at most one live peer per id */
+        }
+    }
+    return 0;
+}
+
+unsigned long mqtt_hub_add(struct mqtt_hub *h, struct mqtt_peer *p)
+{
+    unsigned long old;
+
     pthread_mutex_lock(&h->lock);
+    old = take_over(h, p);
     p->prev = NULL;
     p->next = h->peers;
     if (h->peers != NULL) {
@@ -156,6 +189,7 @@ void mqtt_hub_add(struct mqtt_hub *h, struct mqtt_peer *p)
     h->peers = p;
     h->npeers++;
     pthread_mutex_unlock(&h->lock);
+    return old;
 }
 
 void mqtt_hub_remove(struct mqtt_hub *h, struct mqtt_peer *p)
@@ -246,7 +280,7 @@ void mqtt_peer_drain_wake(struct mqtt_peer *p)
 }
 
 size_t mqtt_peer_take(struct mqtt_peer *p, struct mqtt_msg **msgs, uint8_t *qos, size_t max,
-                      struct mqtt_ack_out *acks, size_t *nacks, bool *overflow)
+                      struct mqtt_ack_out *acks, size_t *nacks, bool *closing)
 {
     size_t n = 0;
 
@@ -279,7 +313,7 @@ size_t mqtt_peer_take(struct mqtt_peer *p, struct mqtt_msg **msgs, uint8_t *qos,
         p->a_head = (p->a_head + 1) % PP_MQTT_CLIENT_ACKS;
         p->a_count--;
     }
-    *overflow = p->overflow;
+    *closing = p->overflow || p->taken_over_by != 0;
     pthread_mutex_unlock(&p->lock);
     return n;
 }
@@ -299,7 +333,7 @@ static bool peer_matches(const struct mqtt_peer *p, const struct mqtt_msg *m)
 /* Under p->lock. */
 static bool peer_push(struct mqtt_peer *p, struct mqtt_msg *m)
 {
-    if (p->overflow) {
+    if (p->overflow || p->taken_over_by != 0) {
         return false;
     }
     if (p->q_count >= PP_MQTT_QUEUE_MSGS || p->q_bytes + m->pkt_len > PP_MQTT_QUEUE_BYTES) {
@@ -358,6 +392,16 @@ bool mqtt_peer_overflowed(struct mqtt_peer *p, size_t *msgs, size_t *bytes)
     *bytes = p->overflow_bytes;
     pthread_mutex_unlock(&p->lock);
     return o;
+}
+
+unsigned long mqtt_peer_taken_over(struct mqtt_peer *p)
+{
+    unsigned long id;
+
+    pthread_mutex_lock(&p->lock);
+    id = p->taken_over_by;
+    pthread_mutex_unlock(&p->lock);
+    return id;
 }
 
 void mqtt_hub_ack(struct mqtt_hub *h, unsigned long client_id, uint8_t type, uint16_t pid)

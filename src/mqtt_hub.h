@@ -61,9 +61,12 @@ struct mqtt_peer {
     size_t a_head, a_count;
     bool overflow;           /* fell behind: the worker must close */
     size_t overflow_msgs, overflow_bytes;
+    unsigned long taken_over_by;  /* a newer connection with this client id, 0: none */
     uint64_t dropped_acks;
     bool notify;             /* fan-out scratch: under hub lock */
     struct mqtt_peer *prev, *next;  /* hub list, under hub lock */
+    /* The client's own id ("" when the proxy assigned one); set before mqtt_hub_add. */
+    char client_id[PP_MQTT_MAX_CLIENT_ID + 1];
 };
 
 /* A client request waiting for (or in flight to) the printer. */
@@ -96,7 +99,15 @@ void mqtt_hub_destroy(struct mqtt_hub *h);
 
 /* ---- peers (client workers) ------------------------------------------- */
 struct mqtt_peer *mqtt_peer_new(unsigned long id, int fd);
-void mqtt_hub_add(struct mqtt_hub *h, struct mqtt_peer *p);
+/* The id the client chose (truncated to the limit); "" for one the proxy assigned. */
+void mqtt_peer_set_client_id(struct mqtt_peer *p, const char *client_id);
+/*
+ * Link p. MQTT 3.1.1 section 3.1.4: a client id already in use by another peer means
+ * that client reconnected (Home Assistant after a network blip), so the older peer is
+ * taken over: marked, its socket shut down and its worker woken to close. Returns the
+ * connection id of the peer taken over, 0 if none. Ids the proxy assigned never match.
+ */
+unsigned long mqtt_hub_add(struct mqtt_hub *h, struct mqtt_peer *p);
 /* Unlink (after which no one else touches p) and free p with its queue. */
 void mqtt_hub_remove(struct mqtt_hub *h, struct mqtt_peer *p);
 /* Wait (bounded) until every peer left; false on timeout. */
@@ -111,9 +122,10 @@ void mqtt_peer_drain_wake(struct mqtt_peer *p);
 /*
  * Take what is queued for the worker: up to max messages (each with its granted QoS,
  * the caller now owns the reference) and every pending ack. Returns the message count.
+ * *closing: the worker must close (the client fell behind or was taken over).
  */
 size_t mqtt_peer_take(struct mqtt_peer *p, struct mqtt_msg **msgs, uint8_t *qos, size_t max,
-                      struct mqtt_ack_out *acks, size_t *nacks, bool *overflow);
+                      struct mqtt_ack_out *acks, size_t *nacks, bool *closing);
 
 /* ---- fan-out (upstream thread) ---------------------------------------- */
 /*
@@ -124,6 +136,8 @@ size_t mqtt_peer_take(struct mqtt_peer *p, struct mqtt_msg **msgs, uint8_t *qos,
 size_t mqtt_hub_publish(struct mqtt_hub *h, struct mqtt_msg *m);
 /* Did the peer fall behind? With the queue it had then. */
 bool mqtt_peer_overflowed(struct mqtt_peer *p, size_t *msgs, size_t *bytes);
+/* The connection that took this peer's client id over, 0 if none. */
+unsigned long mqtt_peer_taken_over(struct mqtt_peer *p);
 /* Hand an ack to client id (dropped if it is gone). */
 void mqtt_hub_ack(struct mqtt_hub *h, unsigned long client_id, uint8_t type, uint16_t pid);
 

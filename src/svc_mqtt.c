@@ -54,6 +54,7 @@ struct session {
     int64_t last_rx_ms;
     uint16_t next_pid;
     uint64_t delivered, dropped_publishes;
+    bool id_assigned;            /* the client sent an empty id */
     char client_id[PP_MQTT_MAX_CLIENT_ID + 1];
 };
 
@@ -133,6 +134,7 @@ static bool client_connect(struct session *s)
                  m.client_id.ptr);
     } else {
         snprintf(s->client_id, sizeof(s->client_id), "pandaproxy-client-%lu", c->conn.id);
+        s->id_assigned = true;
     }
     s->keepalive_ms = (int64_t)m.keepalive * 1000;
     buf_consume(&s->rx, fr.total_len);
@@ -298,22 +300,22 @@ static int client_deliver(struct session *s)
     uint8_t qos[PP_MQTT_TAKE_BATCH];
     struct mqtt_ack_out acks[PP_MQTT_CLIENT_ACKS];
     size_t n, nacks;
-    bool overflow;
+    bool closing;
 
     do {
         int rc = 0;
-        n = mqtt_peer_take(s->peer, msgs, qos, PP_MQTT_TAKE_BATCH, acks, &nacks, &overflow);
-        for (size_t i = 0; i < nacks && rc == 0; i++) {
+        n = mqtt_peer_take(s->peer, msgs, qos, PP_MQTT_TAKE_BATCH, acks, &nacks, &closing);
+        for (size_t i = 0; i < nacks && rc == 0 && !closing; i++) {
             rc = mqtt_send_ack(&s->c->conn, acks[i].type, acks[i].packet_id);
         }
         for (size_t i = 0; i < n; i++) {
-            if (rc == 0 && !overflow) {
+            if (rc == 0 && !closing) {
                 rc = deliver_msg(s, msgs[i], qos[i]);
                 s->delivered += rc == 0;
             }
             mqtt_msg_unref(msgs[i]);
         }
-        if (overflow) {
+        if (closing) {
             return -1;
         }
         if (rc != 0) {
@@ -395,6 +397,7 @@ static void mqtt_serve(struct service *svc, struct client *c)
     struct mqtt_svc *ms = svc->priv;
     struct session s = { .svc = svc, .c = c, .hub = &ms->hub };
     size_t qmsgs, qbytes;
+    unsigned long other;
 
     if (buf_init(&s.rx, PP_MQTT_CLIENT_READ_CHUNK, MQTT_IO_READ_MAX) != 0 ||
         buf_init(&s.tx, PP_MQTT_CLIENT_READ_CHUNK, MQTT_IO_READ_MAX) != 0) {
@@ -410,9 +413,20 @@ static void mqtt_serve(struct service *svc, struct client *c)
         log_error(svc->name, c->conn.id, "out of memory for a client");
         goto out;
     }
-    mqtt_hub_add(&ms->hub, s.peer);
+    mqtt_peer_set_client_id(s.peer, s.id_assigned ? "" : s.client_id);
+    other = mqtt_hub_add(&ms->hub, s.peer);
+    if (other != 0) {
+        log_info(svc->name, c->conn.id,
+                 "client \"%s\" connected again as connection %lu: closing its connection %lu",
+                 s.client_id, c->conn.id, other);
+    }
     client_loop(&s);
-    if (mqtt_peer_overflowed(s.peer, &qmsgs, &qbytes)) {
+    other = mqtt_peer_taken_over(s.peer);
+    if (other != 0) {
+        log_info(svc->name, c->conn.id, "client \"%s\" taken over by connection %lu: closed",
+                 s.client_id, other);
+        c->conn.failed = true; /* its socket is shut down: no close_notify */
+    } else if (mqtt_peer_overflowed(s.peer, &qmsgs, &qbytes)) {
         log_warn(svc->name, c->conn.id,
                  "client \"%s\" fell behind (%zu reports, %zu bytes queued): disconnected",
                  s.client_id, qmsgs, qbytes);

@@ -383,5 +383,86 @@ def a_client_that_never_sends_connect_is_closed():
     proxy.wait_log(r"no CONNECT from \S+: timed out")
 
 
+def _takeover_lines(proxy, name):
+    """(new connection, old connection) of each takeover of client id name in the log."""
+    return [(int(a), int(b)) for a, b in re.findall(
+        r"client \"%s\" connected again as connection (\d+): closing its connection (\d+)"
+        % re.escape(name), proxy.log())]
+
+
+@mqtt_test
+def a_client_id_in_use_is_taken_over_by_the_new_connection():
+    """MQTT 3.1.1 3.1.4: the server disconnects the client already using the id."""
+    need("mosquitto_sub")
+    broker, proxy, port = setup()
+    first = Client("ha-same", port, subscribe=[REPORT], connect=False)
+    first.c.reconnect_delay_set(min_delay=120, max_delay=120)  # no ping-pong in the test
+    first.c.connect("127.0.0.1", port, keepalive=60)
+    first.c.loop_start()
+    assert first.wait_connected() == 0
+    first.wait_subscribed()
+    pub = publisher(broker)
+    publish_reports(pub, [1])
+    wait_until(lambda: seqs(first) == [1], 10, "the first report at the first client")
+    second = mosquitto_sub(proxy, port, REPORT, "ha-same")
+    wait_until(lambda: first.disconnects == 1, 10, "the first client disconnected")
+    proxy.wait_log("subscribed to " + REPORT, count=2)
+    (new, old), = _takeover_lines(proxy, "ha-same")
+    assert new != old
+    proxy.wait_log(r"\[mqtt#%d\] client \"ha-same\" taken over by connection %d: closed"
+                   % (old, new))
+    publish_reports(pub, [2])
+    wait_until(lambda: '"seq": 2' in second.log(), 10, "the report at the second client")
+    assert '"seq": 1' not in second.log()
+    assert seqs(first) == [1]
+    assert second.p.poll() is None
+    assert broker.proxy_connections() == 1
+
+
+@mqtt_test
+def a_dead_connection_is_replaced_when_its_client_comes_back():
+    """Home Assistant after a network blip: the old TCP connection still looks open."""
+    broker, proxy, port = setup()
+    stale = tls_raw(port)
+    stale.sendall(connect_packet(client_id=b"ha-blip", keepalive=60))
+    assert stale.recv(4) == bytes([0x20, 0x02, 0x00, 0x00])
+    stale.sendall(subscribe_packet(REPORT.encode()))
+    assert stale.recv(5)[0] == 0x90
+    back = proxy_client(port, "ha-blip", subscribe=[REPORT])
+    stale.settimeout(10 * SCALE)
+    while stale.recv(4096):
+        pass  # closed by the proxy: EOF, after whatever was in flight
+    pub = publisher(broker)
+    publish_reports(pub, [7])
+    wait_until(lambda: seqs(back) == [7], 10, "the report at the client that came back")
+    assert back.disconnects == 0
+    assert len(_takeover_lines(proxy, "ha-blip")) == 1
+
+
+@mqtt_test
+def clients_without_an_id_never_take_each_other_over():
+    broker, proxy, port = setup()
+    raws = []
+    for _ in range(2):
+        r = tls_raw(port)
+        r.sendall(connect_packet(client_id=b""))
+        assert r.recv(4) == bytes([0x20, 0x02, 0x00, 0x00])
+        r.sendall(subscribe_packet(REPORT.encode()))
+        assert r.recv(5)[0] == 0x90
+        raws.append(r)
+    proxy.wait_log("subscribed to " + REPORT, count=2)
+    pub = publisher(broker)
+    publish_reports(pub, [3])
+    for r in raws:
+        r.settimeout(10 * SCALE)
+        got = b""
+        while b'"seq": 3' not in got:
+            chunk = r.recv(65536)
+            assert chunk, "an id-less client was closed"
+            got += chunk
+    assert "connected again" not in proxy.log()
+    assert "taken over" not in proxy.log()
+
+
 if __name__ == "__main__":
     run()

@@ -211,6 +211,58 @@ START_TEST(test_acks_reach_the_right_client)
 }
 END_TEST
 
+START_TEST(test_a_reused_client_id_takes_the_older_peer_over)
+{
+    struct mqtt_hub h;
+    struct mqtt_peer *old, *anon1, *anon2, *again, *third;
+    struct mqtt_msg *m, *got[2];
+    struct mqtt_ack_out acks[PP_MQTT_CLIENT_ACKS];
+    uint8_t qos[2];
+    size_t nacks;
+    bool closing;
+
+    ck_assert_int_eq(mqtt_hub_init(&h, SN), 0);
+    old = mqtt_peer_new(20, -1);
+    anon1 = mqtt_peer_new(21, -1);
+    anon2 = mqtt_peer_new(22, -1);
+    mqtt_peer_set_client_id(old, "ha");
+    mqtt_peer_set_client_id(anon1, ""); /* ids the proxy assigned never collide */
+    mqtt_peer_set_client_id(anon2, "");
+    ck_assert_uint_eq(mqtt_hub_add(&h, old), 0);
+    ck_assert_uint_eq(mqtt_hub_add(&h, anon1), 0);
+    ck_assert_uint_eq(mqtt_hub_add(&h, anon2), 0);
+    mqtt_peer_subscribe(old, "#", 1, 0);
+    again = mqtt_peer_new(23, -1);
+    mqtt_peer_set_client_id(again, "ha");
+    mqtt_peer_subscribe(again, "#", 1, 0);
+    ck_assert_uint_eq(mqtt_hub_add(&h, again), 20);
+    ck_assert_uint_eq(mqtt_peer_taken_over(old), 23);
+    ck_assert_uint_eq(mqtt_peer_taken_over(again), 0);
+    ck_assert_uint_eq(mqtt_peer_taken_over(anon1), 0);
+    ck_assert(readable(old->wake_fd));
+    /* The old peer gets nothing more and its worker is told to close. */
+    m = msg("{}");
+    ck_assert_uint_eq(mqtt_hub_publish(&h, m), 1);
+    mqtt_msg_unref(m);
+    ck_assert_uint_eq(mqtt_peer_take(old, got, qos, 2, acks, &nacks, &closing), 0);
+    ck_assert(closing);
+    ck_assert_uint_eq(mqtt_peer_take(again, got, qos, 2, acks, &nacks, &closing), 1);
+    ck_assert(!closing);
+    mqtt_msg_unref(got[0]);
+    /* A third connection with the id takes over the live one, not the closing one. */
+    third = mqtt_peer_new(24, -1);
+    mqtt_peer_set_client_id(third, "ha");
+    ck_assert_uint_eq(mqtt_hub_add(&h, third), 23);
+    ck_assert_uint_eq(mqtt_peer_taken_over(old), 23);
+    mqtt_hub_remove(&h, old);
+    mqtt_hub_remove(&h, anon1);
+    mqtt_hub_remove(&h, anon2);
+    mqtt_hub_remove(&h, again);
+    mqtt_hub_remove(&h, third);
+    mqtt_hub_destroy(&h);
+}
+END_TEST
+
 START_TEST(test_request_queue_is_bounded_and_expires)
 {
     struct mqtt_hub h;
@@ -252,6 +304,7 @@ int main(void)
     tcase_add_test(tc, test_overflow_by_count_marks_the_peer_only);
     tcase_add_test(tc, test_overflow_by_bytes);
     tcase_add_test(tc, test_acks_reach_the_right_client);
+    tcase_add_test(tc, test_a_reused_client_id_takes_the_older_peer_over);
     tcase_add_test(tc, test_request_queue_is_bounded_and_expires);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
