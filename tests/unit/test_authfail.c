@@ -6,6 +6,7 @@
 
 #include "src/limits.h"
 #include "src/service.h"
+#include "unit.h"
 
 START_TEST(test_delay_grows_per_failure_and_is_capped)
 {
@@ -63,17 +64,11 @@ int main(void)
 {
     Suite *s = suite_create("authfail");
     TCase *tc = tcase_create("core");
-    SRunner *sr;
-    int failed;
 
     tcase_add_test(tc, test_delay_grows_per_failure_and_is_capped);
     tcase_add_test(tc, test_lockout_follows_the_last_failure);
     tcase_add_test(tc, test_addresses_are_independent);
     tcase_add_test(tc, test_many_addresses_recycle_slots);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return unit_run(s);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "src/buf.h"
+#include "unit.h"
 
 START_TEST(test_append_consume)
 {
@@ -81,17 +82,11 @@ int main(void)
 {
     Suite *s = suite_create("buf");
     TCase *tc = tcase_create("core");
-    SRunner *sr;
-    int failed;
 
     tcase_add_test(tc, test_append_consume);
     tcase_add_test(tc, test_limit_enforced);
     tcase_add_test(tc, test_reserve_and_tail);
     tcase_add_test(tc, test_initial_clamped);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return unit_run(s);
 }

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "unit.h"
+
 /* The packet a real client sends for user "bblp", code "12345678". */
 static const uint8_t good_auth[PP_CHAMBER_AUTH_LEN] = {
     0x40, 0x00, 0x00, 0x00, 0x00, 0x30, 0x00, 0x00,
@@ -310,11 +312,5 @@ static Suite *chamber_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(chamber_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return unit_run(chamber_suite());
 }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "src/config.h"
+#include "unit.h"
 
 /* ---- injected environment ---------------------------------------------- */
 
@@ -919,8 +920,6 @@ int main(void)
 {
     Suite *s = suite_create("config");
     TCase *tc = tcase_create("core");
-    SRunner *sr;
-    int failed;
 
     tcase_add_loop_test(tc, test_precedence, 0, NCASES(prec_cases));
     tcase_add_test(tc, test_short_and_equals_forms);
@@ -946,9 +945,5 @@ int main(void)
     tcase_add_test(tc, test_wipe);
     tcase_add_test(tc, test_reparse);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return unit_run(s);
 }

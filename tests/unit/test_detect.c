@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "src/detect.h"
+#include "unit.h"
 
 START_TEST(test_rtsp_models)
 {
@@ -47,16 +48,10 @@ int main(void)
 {
     Suite *s = suite_create("detect");
     TCase *tc = tcase_create("core");
-    SRunner *sr;
-    int failed;
 
     tcase_add_test(tc, test_rtsp_models);
     tcase_add_test(tc, test_chamber_models_and_unknown);
     tcase_add_test(tc, test_rtsp_url_note_is_safe);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return unit_run(s);
 }

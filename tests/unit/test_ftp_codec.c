@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "unit.h"
+
 /* ---- helpers ------------------------------------------------------------ */
 
 static char g_buf[PP_FTP_LINE_BUF];
@@ -758,11 +760,5 @@ static Suite *ftp_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(ftp_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return unit_run(ftp_suite());
 }

@@ -15,6 +15,8 @@
 
 #include <jpeglib.h>
 
+#include "unit.h"
+
 typedef struct {
     struct jpeg_decompress_struct cinfo;
     struct jpeg_error_mgr jerr;
@@ -378,11 +380,5 @@ static Suite *jpeg_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(jpeg_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return unit_run(jpeg_suite());
 }

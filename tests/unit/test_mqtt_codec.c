@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "src/mqtt_codec.h"
+#include "unit.h"
 
 #define PKT_MAX 4096
 
@@ -972,11 +973,5 @@ static Suite *mqtt_codec_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(mqtt_codec_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return unit_run(mqtt_codec_suite());
 }

@@ -7,6 +7,7 @@
 
 #include "src/mqtt_codec.h"
 #include "src/mqtt_hub.h"
+#include "unit.h"
 
 #define SN "01P00A391800001"
 #define REPORT "device/" SN "/report"
@@ -295,8 +296,6 @@ int main(void)
 {
     Suite *s = suite_create("mqtt_hub");
     TCase *tc = tcase_create("core");
-    SRunner *sr;
-    int failed;
 
     tcase_add_test(tc, test_msg_is_a_qos0_publish);
     tcase_add_test(tc, test_fanout_matches_filters_and_shares_one_message);
@@ -307,9 +306,5 @@ int main(void)
     tcase_add_test(tc, test_a_reused_client_id_takes_the_older_peer_over);
     tcase_add_test(tc, test_request_queue_is_bounded_and_expires);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return unit_run(s);
 }

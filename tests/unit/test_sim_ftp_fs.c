@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "unit.h"
+
 static const char *vp(const char *cwd, const char *arg)
 {
     static char out[PP_SIM_FTP_VPATH_MAX];
@@ -159,11 +161,5 @@ static Suite *sim_ftp_fs_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(sim_ftp_fs_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return unit_run(sim_ftp_fs_suite());
 }
