@@ -202,6 +202,7 @@ def assert_refused(port):
 
 
 DETECT_FDS, DETECT_THREADS = 2, 1  # background detection: its stop pipe and thread
+NO_LINGER = ["--camera-linger", "0"]  # the RTSPS printer stream closes with its viewer
 GLIB_ONCE_FDS = 1                   # GLib's default main context lives on once RTSPS ran
 
 
@@ -227,7 +228,7 @@ def assert_like_a_fresh_rtsp_proxy(px, host, rtsp_port, rsim):
                      "the printer stream closed")
     stream_closed()
     ref = h.start_proxy({"rtsp": rtsp_port}, services=("camera",), camera="rtsp",
-                        printer_host=host, name="ref-proxy")
+                        printer_host=host, name="ref-proxy", extra=NO_LINGER)
     rc.assert_h264(rc.url(ref.ports(["rtsp"])["rtsp"]))
     stream_closed()
     assert_settles(px, ref.fd_count() + DETECT_FDS, ref.thread_count() + DETECT_THREADS,
@@ -248,7 +249,8 @@ def the_chamber_camera_failing_for_the_redetect_period_is_redetected_as_rtsp():
     host = printer_host()
     sim = h.start_sim(services=("chamber",), extra=["--bind", host, "--fps", "5"])
     rtsp_port = free_port_on(host)
-    px = switch_proxy(host, sim.port["chamber"], rtsp_port, ["--camera-redetect", "3"])
+    px = switch_proxy(host, sim.port["chamber"], rtsp_port,
+                      ["--camera-redetect", "3"] + NO_LINGER)
     px.wait_log(r"detected the chamber camera: .*sent a chamber frame header")
     old = px.ports(["chamber"])["chamber"]
     v = Viewer(old)  # a viewer keeps the printer connection (and its failures) going
@@ -306,7 +308,7 @@ def a_printer_off_at_start_guessed_chamber_is_switched_to_rtsp():
     host = printer_host()
     rtsp_port = free_port_on(host)
     # A P1S serial: the guess is chamber; the printer turns out to serve RTSPS.
-    px = switch_proxy(host, free_port_on(host), rtsp_port)
+    px = switch_proxy(host, free_port_on(host), rtsp_port, NO_LINGER)
     px.wait_log(r"no camera answered .*guessing chamber from the serial number")
     old = px.ports(["chamber"])["chamber"]
     rsim = start_printer(host, "rtsp", rtsp_port, h.new_dir("simstate"), name="rtsp-sim")
