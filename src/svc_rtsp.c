@@ -362,6 +362,20 @@ static GstPadProbeReturn on_data(GstPad *pad, GstPadProbeInfo *info, gpointer da
     return GST_PAD_PROBE_OK;
 }
 
+/* The printer's end of stream passing the payloader, in the streaming thread. The
+ * pipeline's EOS message comes only once every sink had the event, after the viewers got
+ * their RTCP BYE: a viewer leaving on that BYE can get the media unprepared first (no
+ * linger), the message is then never posted, and detection would never hear that the
+ * camera failed. Nothing else sends EOS down this pipeline (no eos-shutdown). */
+static GstPadProbeReturn on_event(GstPad *pad, GstPadProbeInfo *info, gpointer data)
+{
+    (void)pad;
+    if (GST_EVENT_TYPE(GST_PAD_PROBE_INFO_EVENT(info)) == GST_EVENT_EOS) {
+        mark_lost(data, "the printer ended the stream");
+    }
+    return GST_PAD_PROBE_OK;
+}
+
 struct orphans {
     GstRTSPMedia *media;
     GstRTSPServer *server;
@@ -551,6 +565,8 @@ static void watch_data(struct cam_media *cm, GstElement *bin)
     if (pad != NULL) {
         gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST,
                           on_data, cm_ref(cm), cm_unref_notify);
+        gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, on_event, cm_ref(cm),
+                          cm_unref_notify);
         gst_object_unref(pad);
     }
     if (pay != NULL) {
