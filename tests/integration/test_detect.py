@@ -115,7 +115,7 @@ def a_printer_off_at_start_is_guessed_then_switched_to():
     # An X1C serial: the guess is rtsp, the printer turns out to have the chamber camera.
     # No linger: once the viewer leaves, the proxy holds only what it held before.
     px = start_camera_proxy(chamber_port, camera="auto", serial=X1C_SERIAL, gstreamer=True,
-                            extra=["--camera-linger", "0"])
+                            extra=NO_LINGER)
     px.wait_log(r"no camera answered .*guessing rtsp from the serial number")
     if have_rtsp():
         old = px.ports(["rtsp"])["rtsp"]
@@ -134,21 +134,8 @@ def a_printer_off_at_start_is_guessed_then_switched_to():
     assert "refusing" not in sim.log()
     if have_rtsp():
         assert_refused(old)
-        # Nothing of the RTSPS service is left: the proxy holds what one started with
-        # --camera chamber holds after the same viewer, plus detection's thread and pipe
-        # and the wakeup fd of GLib's default main context (created once per process).
-        h.wait_until(lambda: h.sim_status(sim)["chamber"]["current"] == 0, 15,
-                     "the printer connection closed (no linger)")
-        ref = start_camera_proxy(chamber_port, camera="chamber", serial=X1C_SERIAL,
-                                 extra=["--camera-linger", "0"], name="ref-proxy")
-        v = Viewer(ref.ports(["chamber"])["chamber"])
-        h.wait_until(lambda: v.count() >= 3, 15, "frames through a fresh chamber proxy")
-        v.close()
-        h.wait_until(lambda: h.sim_status(sim)["chamber"]["current"] == 0, 15,
-                     "the reference's printer connection closed")
-        assert_settles(px, ref.fd_count() + DETECT_FDS + GLIB_ONCE_FDS,
-                       ref.thread_count() + DETECT_THREADS, "the switch to chamber")
-        ref.stop()
+        assert_like_a_fresh_chamber_proxy(px, sim, "127.0.0.1", chamber_port,
+                                          serial=X1C_SERIAL)
     rc, _ = px.stop()
     assert rc == 0, px.tail()
 
@@ -202,8 +189,19 @@ def assert_refused(port):
 
 
 DETECT_FDS, DETECT_THREADS = 2, 1  # background detection: its stop pipe and thread
-NO_LINGER = ["--camera-linger", "0"]  # the RTSPS printer stream closes with its viewer
+NO_LINGER = ["--camera-linger", "0"]  # the printer stream closes with its last viewer
 GLIB_ONCE_FDS = 1                   # GLib's default main context lives on once RTSPS ran
+
+
+def thread_names(p):
+    names = []
+    for t in sorted(os.listdir("/proc/%d/task" % p.pid)):
+        try:
+            with open("/proc/%d/task/%s/comm" % (p.pid, t)) as f:
+                names.append(f.read().strip())
+        except OSError:
+            pass
+    return names
 
 
 def assert_settles(px, fds, threads, what):
@@ -213,22 +211,22 @@ def assert_settles(px, fds, threads, what):
         h.wait_until(lambda: px.fd_count() <= fds and px.thread_count() <= threads, 30,
                      "at most %d fds and %d threads after %s" % (fds, threads, what))
     except AssertionError as e:
-        raise AssertionError("%s (now %d fds, %d threads):\n%s" % (
-            e, px.fd_count(), px.thread_count(), "\n".join(
+        raise AssertionError("%s (now %d fds, threads %s):\n%s" % (
+            e, px.fd_count(), thread_names(px), "\n".join(
                 "%s -> %s" % (fd, os.readlink("/proc/%d/fd/%s" % (px.pid, fd)))
                 for fd in sorted(os.listdir("/proc/%d/fd" % px.pid), key=int))))
 
 
 def assert_like_a_fresh_rtsp_proxy(px, host, rtsp_port, rsim):
     """Nothing of the chamber service is left after the switch: once the printer stream
-    closed, the proxy holds what one started with --camera rtsp holds after the same
+    closed (the proxy runs with --camera-linger 0), the proxy holds what one started with --camera rtsp holds after the same
     ffprobe, plus background detection's thread and pipe."""
     def stream_closed():
         h.wait_until(lambda: h.sim_status(rsim)["rtsp"]["current"] == 0, 20,
                      "the printer stream closed")
     stream_closed()
     ref = h.start_proxy({"rtsp": rtsp_port}, services=("camera",), camera="rtsp",
-                        printer_host=host, name="ref-proxy", extra=NO_LINGER)
+                        printer_host=host, extra=NO_LINGER, name="ref-proxy")
     rc.assert_h264(rc.url(ref.ports(["rtsp"])["rtsp"]))
     stream_closed()
     assert_settles(px, ref.fd_count() + DETECT_FDS, ref.thread_count() + DETECT_THREADS,
@@ -236,11 +234,35 @@ def assert_like_a_fresh_rtsp_proxy(px, host, rtsp_port, rsim):
     ref.stop()
 
 
-def wait_switched(px, old, new, timeout):
-    """The switch from old to new: logged, the old service stopped; returns the new port."""
-    px.wait_log(r"switching the camera service from %s to %s" % (old, new), timeout=timeout)
-    px.wait_log(r"\[%s\] stopped" % old)
-    return px.ports([new])[new]
+def assert_like_a_fresh_chamber_proxy(px, sim, host, chamber_port, serial=h.SERIAL):
+    """Nothing of the RTSPS service is left after the switch: once the viewer left (no
+    linger), the proxy holds what one started with --camera chamber holds after the
+    same viewer, plus background detection's thread and pipe and the wakeup fd of
+    GLib's default main context (created once per process)."""
+    def upstream_closed():
+        h.wait_until(lambda: h.sim_status(sim)["chamber"]["current"] == 0, 15,
+                     "the printer connection closed (no linger)")
+    upstream_closed()
+    ref = h.start_proxy({"chamber": chamber_port}, services=("camera",), camera="chamber",
+                        printer_host=host, serial=serial, extra=NO_LINGER,
+                        name="ref-proxy")
+    v = Viewer(ref.ports(["chamber"])["chamber"])
+    h.wait_until(lambda: v.count() >= 3, 15, "frames through a fresh chamber proxy")
+    v.close()
+    upstream_closed()
+    assert_settles(px, ref.fd_count() + DETECT_FDS + GLIB_ONCE_FDS,
+                   ref.thread_count() + DETECT_THREADS, "the switch to chamber")
+    ref.stop()
+
+
+def wait_switched(px, old, new, timeout, count=1, listen_count=None):
+    """The count-th switch from old to new: logged, the old service stopped; returns the
+    port of the new service (listening for the listen_count-th time, default count)."""
+    px.wait_log(r"switching the camera service from %s to %s" % (old, new), timeout=timeout,
+                count=count)
+    px.wait_log(r"\[%s\] stopped" % old, count=count)
+    m = px.wait_log(r"listening on \S+:(\d+) \(%s\)" % new, count=listen_count or count)
+    return int(m.group(1))
 
 
 @test
@@ -270,6 +292,57 @@ def the_chamber_camera_failing_for_the_redetect_period_is_redetected_as_rtsp():
     assert_refused(old)
     v.close()
     assert_like_a_fresh_rtsp_proxy(px, host, rtsp_port, rsim)
+    rc_, _ = px.stop()
+    assert rc_ == 0, px.tail()
+
+
+@test
+def the_camera_is_redetected_back_and_forth_without_leaking():
+    """rtsp -> chamber -> rtsp -> chamber, each time after the camera failed for the
+    period: the second time in chamber the proxy holds no more fds or threads than the
+    first time (GLib and GIO start process-wide workers the first time RTSPS streams;
+    the first round pays for those)."""
+    rc.need_rtsp()
+    host, state = printer_host(), h.new_dir("simstate")
+    rtsp_port, chamber_port = free_port_on(host), free_port_on(host)
+    rsim = start_printer(host, "rtsp", rtsp_port, state, name="rtsp-sim")
+    px = switch_proxy(host, chamber_port, rtsp_port,
+                      ["--camera-redetect", "3"] + NO_LINGER)
+    px.wait_log(r"detected the rtsp camera: .*answered OPTIONS")
+    rport = px.ports(["rtsp"])["rtsp"]
+    for rnd in (1, 2):
+        # rtsp: a viewer's printer stream runs, then the printer turns into a chamber one.
+        viewer = rc.viewer(rc.url(rport), name="viewer%d" % rnd)
+        h.wait_until(lambda: rc.frames_seen(viewer) >= 10, 30, "video in round %d" % rnd)
+        rsim.stop()
+        csim = start_printer(host, "chamber", chamber_port, state, name="sim%d" % rnd)
+        px.wait_log(r"the rtsp camera has kept failing for \d+ s: probing both camera "
+                    r"ports again", timeout=30, count=rnd)
+        cport = wait_switched(px, "rtsp", "chamber", 30, count=rnd)
+        assert_refused(rport)
+        v = Viewer(cport)
+        h.wait_until(lambda: v.count() >= 3, 15, "frames in round %d" % rnd)
+        v.close()
+        h.wait_until(lambda: h.sim_status(csim)["chamber"]["current"] == 0, 15,
+                     "the printer connection closed (no linger)")
+        if rnd == 2:
+            assert_settles(px, first[0], first[1], "the second switch to chamber")
+            break
+        first = (px.fd_count(), px.thread_count())
+        # chamber: a viewer keeps the printer connection (and its failures) going.
+        v = Viewer(cport)
+        v.sock.settimeout(120 * h.SCALE)  # no frame reaches it while the printer changes
+        h.wait_until(lambda: v.count() >= 3, 15, "frames before the printer changes")
+        csim.stop()
+        rsim = start_printer(host, "rtsp", rtsp_port, state, name="rtsp-sim%d" % rnd)
+        px.wait_log(r"the chamber camera has kept failing for \d+ s: probing both camera "
+                    r"ports again", timeout=30)
+        rport = wait_switched(px, "chamber", "rtsp", 30, listen_count=2)
+        assert_refused(cport)
+        v.close()
+        rc.assert_h264(rc.url(rport))
+        h.wait_until(lambda: h.sim_status(rsim)["rtsp"]["current"] == 0, 20,
+                     "the printer stream closed")
     rc_, _ = px.stop()
     assert rc_ == 0, px.tail()
 
