@@ -52,7 +52,6 @@
 #define PP_CHAMBER_MAX_FRAME        (4 * 1024 * 1024)
 #define PP_CHAMBER_FRESH_MS         2000
 #define PP_CHAMBER_STALL_MS         10000
-#define PP_CHAMBER_SEND_BUF         (64 * 1024) /* a viewer's TLS records per write() */
 #define PP_DETECT_TIMEOUT_MS        5000
 #define PP_DETECT_RETRY_MS          30000
 #define PP_CHAMBER_DRAIN_MS         500     /* read after close_notify until the printer's */

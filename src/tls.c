@@ -236,35 +236,6 @@ int conn_write(struct pp_conn *c, const void *buf, size_t len)
     return 0;
 }
 
-int conn_buffer_writes(struct pp_conn *c, size_t size)
-{
-    BIO *sock = SSL_get_wbio(c->ssl);
-    BIO *buf = BIO_new(BIO_f_buffer());
-
-    /* Only on the plain socket BIO: the handshake's own buffer must be gone. */
-    if (buf == NULL || sock == NULL || sock != SSL_get_rbio(c->ssl) || size > INT32_MAX ||
-        BIO_set_write_buffer_size(buf, (long)size) != 1 || BIO_up_ref(sock) != 1) {
-        BIO_free(buf);
-        return -1;
-    }
-    /* The chain holds its own reference to the socket BIO; the read side keeps its. */
-    BIO_push(buf, sock);
-    SSL_set0_wbio(c->ssl, buf);
-    return 0;
-}
-
-int conn_flush(struct pp_conn *c)
-{
-    BIO *wbio = SSL_get_wbio(c->ssl);
-
-    /* Blocking socket: every byte is out, or the send timeout expired. */
-    if (wbio != NULL && BIO_flush(wbio) != 1) {
-        c->failed = true;
-        return -1;
-    }
-    return 0;
-}
-
 void conn_close(struct pp_conn *c, bool graceful)
 {
     if (c->ssl != NULL) {

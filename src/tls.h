@@ -42,14 +42,6 @@ int conn_read(struct pp_conn *c, void *buf, size_t len, int timeout_ms, int canc
 int conn_read_full(struct pp_conn *c, void *buf, size_t len, int64_t deadline_ms, int cancel_fd);
 /* Write all of buf (one SSL_write: records of at most 16 KiB); 0 or -1. */
 int conn_write(struct pp_conn *c, const void *buf, size_t len);
-/*
- * Gather the TLS records conn_write makes in a buffer of size bytes (a write() when it
- * fills, and at conn_flush) instead of one write() per record: a 200 KiB write is 13
- * records. Record boundaries do not change. 0, or -1 (nothing changed).
- */
-int conn_buffer_writes(struct pp_conn *c, size_t size);
-/* Send what conn_write gathered (nothing to do without conn_buffer_writes); 0 or -1. */
-int conn_flush(struct pp_conn *c);
 /* Data buffered inside TLS that poll() cannot see. */
 bool conn_pending(const struct pp_conn *c);
 /* close_notify (when graceful and the session is healthy), then free and close. */
