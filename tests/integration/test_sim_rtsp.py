@@ -68,8 +68,8 @@ def sim_rtsp_counts_connections():
     sim = rtsp_sim()
     u = rc.url(sim.port["rtsp"], host=sim.host)
     v1, v2 = rc.viewer(u, "v1"), rc.viewer(u, "v2")
-    wait_until(lambda: rc.frames_seen(v1) > 5 and rc.frames_seen(v2) > 5, 20, "two viewers")
-    wait_until(lambda: sim_status(sim)["rtsp"]["current"] == 2, 5, "current == 2")
+    wait_until(lambda: rc.frames_seen(v1) > 5 and rc.frames_seen(v2) > 5, 60, "two viewers")
+    wait_until(lambda: sim_status(sim)["rtsp"]["current"] == 2, 20, "current == 2")
     v1.stop()
     v2.stop()
     wait_until(lambda: sim_status(sim)["rtsp"]["current"] == 0, 10, "current == 0")
@@ -81,12 +81,12 @@ def sim_rtsp_refuses_over_the_limit():
     sim = rtsp_sim(extra=("--limit", "rtsp=1"))
     u = rc.url(sim.port["rtsp"], host=sim.host)
     v1 = rc.viewer(u, "v1")
-    wait_until(lambda: rc.frames_seen(v1) > 5, 20, "first viewer")
+    wait_until(lambda: rc.frames_seen(v1) > 5, 60, "first viewer")
     code, fields, err = rc.probe(u)
     assert code != 0 and "503" in err, (code, fields, err)
     sim.wait_log(r"refusing 127\.[\d.]+: 1 viewer connections already")
     n = rc.frames_seen(v1)
-    wait_until(lambda: rc.frames_seen(v1) > n + 5, 10, "first viewer still streaming")
+    wait_until(lambda: rc.frames_seen(v1) > n + 5, 30, "first viewer still streaming")
 
 
 @test
@@ -96,7 +96,7 @@ def sim_rtsp_sigusr1_drops_every_viewer():
     rc.assert_h264(u)  # GStreamer's one-time fds (clock, pools) exist from here on
     fds0 = sim.fd_count()
     viewers = [rc.viewer(u, "v%d" % i) for i in range(2)]
-    wait_until(lambda: all(rc.frames_seen(v) > 5 for v in viewers), 20, "viewers streaming")
+    wait_until(lambda: all(rc.frames_seen(v) > 5 for v in viewers), 60, "viewers streaming")
     sim.send_signal(signal.SIGUSR1)
     for v in viewers:
         v.wait(timeout=15)  # the viewer ends by itself: no hang
@@ -109,7 +109,7 @@ def sim_rtsp_sigusr1_drops_every_viewer():
 def sim_rtsp_stall_after_keeps_the_connection_but_stops_video():
     sim = rtsp_sim(extra=("--stall-after", str(int(4 * SCALE))))
     v = rc.viewer(rc.url(sim.port["rtsp"], host=sim.host))
-    wait_until(lambda: rc.frames_seen(v) > 0, 20, "frames before the stall")
+    wait_until(lambda: rc.frames_seen(v) > 0, 60, "frames before the stall")
     sim.wait_log(r"stalling \(--stall-after\)", timeout=20)
     # Still connected (a hung printer does not close) ...
     assert sim_status(sim)["rtsp"]["current"] == 1, sim_status(sim)
