@@ -118,5 +118,7 @@
 #define PP_RTSP_WATCHDOG_MS         1000    /* how often the data watchdog looks */
 #define PP_RTSP_STALE_MS            1000    /* stopped with no video this long: viewers hang */
 #define PP_RTSP_UPSTREAM_TIMEOUT_US 10000000 /* rtspsrc: printer RTSP reply timeout */
+#define PP_RTSP_SEGMENT_WAIT_MS     3000    /* PLAY waits this long for the stream's start */
+#define PP_RTSP_SEGMENT_POLL_MS     10
 
 #endif

@@ -256,6 +256,64 @@ static void on_client_closed(GstRTSPClient *client, gpointer data)
     log_info(rs->name, client_conn_id(client), "viewer connection closed");
 }
 
+/* Whether every stream PLAY would report on has seen its segment: gst-rtsp-server 1.22
+ * reads the rate for the PLAY reply from the segment event on the stream's RTP sink pad
+ * and g_assert()s, aborting the process, when a set-up stream has none yet. */
+static bool media_has_segments(GstRTSPMedia *media)
+{
+    guint n = gst_rtsp_media_n_streams(media);
+    bool ok = true;
+
+    for (guint i = 0; i < n && ok; i++) {
+        GstRTSPStream *st = gst_rtsp_media_get_stream(media, i);
+        GstPad *src, *peer;
+        GstEvent *seg = NULL;
+
+        if (st == NULL || !gst_rtsp_stream_is_complete(st) || !gst_rtsp_stream_is_sender(st)) {
+            continue;
+        }
+        src = gst_rtsp_stream_get_srcpad(st);
+        peer = src ? gst_pad_get_peer(src) : NULL;
+        if (peer != NULL) {
+            seg = gst_pad_get_sticky_event(peer, GST_EVENT_SEGMENT, 0);
+            gst_object_unref(peer);
+        }
+        ok = seg != NULL;
+        if (seg != NULL) {
+            gst_event_unref(seg);
+        }
+        if (src != NULL) {
+            gst_object_unref(src);
+        }
+    }
+    return ok;
+}
+
+/* A client thread, before PLAY is handled: two viewers joining a shared media that was
+ * just built could get there before its first segment (seen with the simulator under
+ * load: the daemon aborted). Wait a moment for it, else refuse this PLAY (503). */
+static GstRTSPStatusCode wait_for_segments(GstRTSPClient *client, GstRTSPContext *ctx,
+                                           gpointer data)
+{
+    struct rtsp_server *rs = data;
+    int64_t start = pp_now_ms();
+
+    if (ctx->media == NULL || media_has_segments(ctx->media)) {
+        return GST_RTSP_STS_OK;
+    }
+    do {
+        if (pp_now_ms() - start >= PP_RTSP_SEGMENT_WAIT_MS) {
+            log_warn(rs->name, client_conn_id(client), "refusing PLAY: the stream has not "
+                     "started within %d ms", PP_RTSP_SEGMENT_WAIT_MS);
+            return GST_RTSP_STS_SERVICE_UNAVAILABLE;
+        }
+        pp_sleep(PP_RTSP_SEGMENT_POLL_MS, -1);
+    } while (!media_has_segments(ctx->media));
+    log_info(rs->name, client_conn_id(client), "PLAY waited %lld ms for the stream to start",
+             (long long)(pp_now_ms() - start));
+    return GST_RTSP_STS_OK;
+}
+
 /* Runs in the server thread, before the client is attached to its own thread. */
 static void on_client_connected(GstRTSPServer *server, GstRTSPClient *client, gpointer data)
 {
@@ -281,6 +339,8 @@ static void on_client_connected(GstRTSPServer *server, GstRTSPClient *client, gp
         }
         return;
     }
+    g_signal_connect_data(client, "pre-play-request", G_CALLBACK(wait_for_segments),
+                          rs_ref(rs), rs_unref_closure, 0);
     log_info(rs->name, id, "viewer connection from %s",
              conn ? gst_rtsp_connection_get_ip(conn) : "?");
 }
