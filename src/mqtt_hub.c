@@ -104,6 +104,8 @@ void mqtt_hub_destroy(struct mqtt_hub *h)
     while (mqtt_hub_next_request(h, &r)) {
         free(r.payload);
     }
+    mqtt_msg_unref(h->last);
+    h->last = NULL;
     close(h->req_fd);
     h->req_fd = -1;
     pthread_cond_destroy(&h->empty);
@@ -360,8 +362,12 @@ static bool peer_push(struct mqtt_peer *p, struct mqtt_msg *m)
 size_t mqtt_hub_publish(struct mqtt_hub *h, struct mqtt_msg *m)
 {
     size_t n = 0;
+    struct mqtt_msg *old;
 
+    mqtt_msg_ref(m);
     pthread_mutex_lock(&h->lock);
+    old = h->last;
+    h->last = m;
     for (struct mqtt_peer *p = h->peers; p != NULL; p = p->next) {
         p->notify = false;
         pthread_mutex_lock(&p->lock);
@@ -379,7 +385,48 @@ size_t mqtt_hub_publish(struct mqtt_hub *h, struct mqtt_msg *m)
         }
     }
     pthread_mutex_unlock(&h->lock);
+    mqtt_msg_unref(old);
     return n;
+}
+
+uint8_t mqtt_hub_subscribe(struct mqtt_hub *h, struct mqtt_peer *p, const char *filter,
+                           size_t len, uint8_t qos)
+{
+    uint8_t granted;
+    bool had = false, notify = false;
+
+    /* Under the hub lock, so no report slips in between the latest and this queue. */
+    pthread_mutex_lock(&h->lock);
+    if (h->last != NULL) {
+        pthread_mutex_lock(&p->lock);
+        had = peer_matches(p, h->last);
+        pthread_mutex_unlock(&p->lock);
+    }
+    granted = mqtt_peer_subscribe(p, filter, len, qos);
+    if (h->last != NULL && !had && granted != MQTT_SUBACK_FAILURE) {
+        pthread_mutex_lock(&p->lock);
+        if (peer_matches(p, h->last)) {
+            bool was_idle = p->q_count == 0;
+            notify = (peer_push(p, h->last) && was_idle) || p->overflow;
+        }
+        pthread_mutex_unlock(&p->lock);
+    }
+    pthread_mutex_unlock(&h->lock);
+    if (notify) {
+        wake(p->wake_fd);
+    }
+    return granted;
+}
+
+void mqtt_hub_forget_last(struct mqtt_hub *h)
+{
+    struct mqtt_msg *old;
+
+    pthread_mutex_lock(&h->lock);
+    old = h->last;
+    h->last = NULL;
+    pthread_mutex_unlock(&h->lock);
+    mqtt_msg_unref(old);
 }
 
 bool mqtt_peer_overflowed(struct mqtt_peer *p, size_t *msgs, size_t *bytes)

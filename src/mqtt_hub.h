@@ -85,6 +85,7 @@ struct mqtt_hub {
     struct mqtt_peer *peers;
     size_t npeers;
     bool upstream_up;                /* printer session established */
+    struct mqtt_msg *last;           /* the latest report, for new subscribers */
     /* requests: clients -> upstream */
     struct mqtt_req reqs[PP_MQTT_PENDING_REQUESTS];
     size_t r_head, r_count;
@@ -115,6 +116,13 @@ bool mqtt_hub_wait_empty(struct mqtt_hub *h, int64_t timeout_ms);
 
 /* Add or replace a filter; returns the granted QoS or MQTT_SUBACK_FAILURE. */
 uint8_t mqtt_peer_subscribe(struct mqtt_peer *p, const char *filter, size_t len, uint8_t qos);
+/*
+ * mqtt_peer_subscribe for a linked peer, which also queues the latest report if the new
+ * filter is the first of the peer's to match it: a new subscriber sees the printer's
+ * state at once instead of at the next report.
+ */
+uint8_t mqtt_hub_subscribe(struct mqtt_hub *h, struct mqtt_peer *p, const char *filter,
+                           size_t len, uint8_t qos);
 void mqtt_peer_unsubscribe(struct mqtt_peer *p, const char *filter, size_t len);
 /* Empty the wake fd (the worker, after poll said it is readable). */
 void mqtt_peer_drain_wake(struct mqtt_peer *p);
@@ -138,6 +146,8 @@ size_t mqtt_hub_publish(struct mqtt_hub *h, struct mqtt_msg *m);
 bool mqtt_peer_overflowed(struct mqtt_peer *p, size_t *msgs, size_t *bytes);
 /* The connection that took this peer's client id over, 0 if none. */
 unsigned long mqtt_peer_taken_over(struct mqtt_peer *p);
+/* Forget the latest report (the printer session ended: it may be stale). */
+void mqtt_hub_forget_last(struct mqtt_hub *h);
 /* Hand an ack to client id (dropped if it is gone). */
 void mqtt_hub_ack(struct mqtt_hub *h, unsigned long client_id, uint8_t type, uint16_t pid);
 

@@ -361,6 +361,7 @@ static void up_session_end(struct upstream *u)
     }
     u->ninflight = 0;
     mqtt_hub_set_upstream(u->hub, false);
+    mqtt_hub_forget_last(u->hub); /* not the printer's state any more once it is back */
     conn_close(&u->conn, true);
     buf_clear(&u->rx);
 }

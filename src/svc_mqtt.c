@@ -158,8 +158,8 @@ static int client_on_subscribe(struct session *s, const uint8_t *pkt, size_t len
         return -1;
     }
     for (size_t i = 0; i < sub.count; i++) {
-        codes[i] = mqtt_peer_subscribe(s->peer, sub.filters[i].ptr, sub.filters[i].len,
-                                       sub.qos[i]);
+        codes[i] = mqtt_hub_subscribe(s->hub, s->peer, sub.filters[i].ptr, sub.filters[i].len,
+                                      sub.qos[i]);
         log_debug(s->svc->name, s->c->conn.id, "subscribed to %.*s (QoS %u granted %u)",
                   (int)sub.filters[i].len, sub.filters[i].ptr, sub.qos[i], codes[i]);
     }

@@ -72,6 +72,8 @@ START_TEST(test_fanout_matches_filters_and_shares_one_message)
     ck_assert_uint_eq(qos[0], 1);
     mqtt_msg_unref(got[0]);
     ck_assert_uint_eq(mqtt_peer_take(c, got, qos, 4, acks, &nacks, &of), 0);
+    ck_assert_uint_eq(atomic_load(&m->refs), 2); /* ours and the hub's latest report */
+    mqtt_hub_forget_last(&h);
     ck_assert_uint_eq(atomic_load(&m->refs), 1);
     mqtt_msg_unref(m);
     mqtt_hub_remove(&h, a);
@@ -145,6 +147,7 @@ START_TEST(test_overflow_by_count_marks_the_peer_only)
     }
     mqtt_hub_remove(&h, slow); /* frees what is still queued */
     mqtt_hub_remove(&h, fast);
+    mqtt_hub_forget_last(&h);
     ck_assert_uint_eq(atomic_load(&m->refs), 1);
     mqtt_msg_unref(m);
     mqtt_hub_destroy(&h);
@@ -264,6 +267,48 @@ START_TEST(test_a_reused_client_id_takes_the_older_peer_over)
 }
 END_TEST
 
+START_TEST(test_a_new_subscriber_gets_the_latest_report_at_once)
+{
+    struct mqtt_hub h;
+    struct mqtt_peer *p, *q;
+    struct mqtt_msg *a, *b, *got[2];
+    struct mqtt_ack_out acks[PP_MQTT_CLIENT_ACKS];
+    uint8_t qos[2];
+    size_t nacks;
+    bool closing;
+
+    ck_assert_int_eq(mqtt_hub_init(&h, SN), 0);
+    p = mqtt_peer_new(30, -1);
+    mqtt_hub_add(&h, p);
+    /* Nothing seen yet: nothing to give. */
+    ck_assert_uint_eq(mqtt_hub_subscribe(&h, p, "device/+/request", 16, 0), 0);
+    ck_assert(!readable(p->wake_fd));
+    a = msg("{\"a\":1}");
+    b = msg("{\"b\":2}");
+    ck_assert_uint_eq(mqtt_hub_publish(&h, a), 0);
+    ck_assert_uint_eq(mqtt_hub_publish(&h, b), 0);
+    /* Only the latest, and only for the first filter that matches it. */
+    ck_assert_uint_eq(mqtt_hub_subscribe(&h, p, REPORT, strlen(REPORT), 1), 1);
+    ck_assert(readable(p->wake_fd));
+    ck_assert_uint_eq(mqtt_hub_subscribe(&h, p, "#", 1, 0), 0);
+    ck_assert_uint_eq(mqtt_peer_take(p, got, qos, 2, acks, &nacks, &closing), 1);
+    ck_assert_ptr_eq(got[0], b);
+    ck_assert_uint_eq(qos[0], 1);
+    mqtt_msg_unref(got[0]);
+    /* Once the printer session ended the latest report may be stale: none. */
+    mqtt_hub_forget_last(&h);
+    q = mqtt_peer_new(31, -1);
+    mqtt_hub_add(&h, q);
+    ck_assert_uint_eq(mqtt_hub_subscribe(&h, q, "#", 1, 0), 0);
+    ck_assert_uint_eq(mqtt_peer_take(q, got, qos, 2, acks, &nacks, &closing), 0);
+    mqtt_msg_unref(a);
+    mqtt_msg_unref(b);
+    mqtt_hub_remove(&h, p);
+    mqtt_hub_remove(&h, q);
+    mqtt_hub_destroy(&h);
+}
+END_TEST
+
 START_TEST(test_request_queue_is_bounded_and_expires)
 {
     struct mqtt_hub h;
@@ -304,6 +349,7 @@ int main(void)
     tcase_add_test(tc, test_overflow_by_bytes);
     tcase_add_test(tc, test_acks_reach_the_right_client);
     tcase_add_test(tc, test_a_reused_client_id_takes_the_older_peer_over);
+    tcase_add_test(tc, test_a_new_subscriber_gets_the_latest_report_at_once);
     tcase_add_test(tc, test_request_queue_is_bounded_and_expires);
     suite_add_tcase(s, tc);
     return unit_run(s);
