@@ -9,8 +9,10 @@ RUN apk add --no-cache bash
 WORKDIR /src
 COPY . .
 # Installs the build dependencies with apk and builds in build/ (no tests: musl has no ASan).
-RUN bash scripts/check --build-only \
-    && make -C build install DESTDIR=/out prefix=/usr
+# The prefix is given to configure: the daemon looks for its RTSPS module there.
+RUN CONFIGURE_ARGS="--prefix=/usr --sysconfdir=/etc --localstatedir=/var" \
+        bash scripts/check --build-only \
+    && make -C build install DESTDIR=/out
 
 FROM alpine:3.20
 # Run-time libraries only. GStreamer's TLS comes from glib-networking; rtspsrc and
@@ -22,6 +24,7 @@ RUN apk add --no-cache libssl3 libcrypto3 cjson libjpeg-turbo libcap2 \
     && mkdir -p /var/lib/pandaproxy \
     && chown pandaproxy /var/lib/pandaproxy && chmod 0700 /var/lib/pandaproxy
 COPY --from=build /out/usr/bin/pandaproxy /out/usr/bin/pandaproxy-sim /usr/bin/
+COPY --from=build /out/usr/lib/pandaproxy /usr/lib/pandaproxy
 COPY --from=build /out/usr/share/man /usr/share/man
 ENV STATE_DIR=/var/lib/pandaproxy
 VOLUME /var/lib/pandaproxy

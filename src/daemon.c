@@ -248,13 +248,18 @@ int daemon_check_config(const struct pp_config *cfg)
         fprintf(stderr, "pandaproxy: option --user: no user named '%s'\n", cfg->run_as);
         bad++;
     }
-#ifndef HAVE_RTSP
-    if ((cfg->services & PP_WANT_CAMERA) && cfg->camera == PP_CAMERA_RTSP) {
-        fprintf(stderr, "pandaproxy: option --camera rtsp: this build has no RTSPS support "
-                "(configured with --disable-rtsp)\n");
-        bad++;
-    }
+    if ((cfg->services & PP_WANT_CAMERA) && cfg->camera != PP_CAMERA_CHAMBER &&
+        svc_rtsp_load(err, sizeof(err)) != 0) {
+        if (cfg->camera == PP_CAMERA_RTSP) {
+            fprintf(stderr, "pandaproxy: option --camera rtsp: %s\n", err);
+            bad++;
+#ifdef HAVE_RTSP
+        } else {
+            fprintf(stderr, "pandaproxy: warning: an RTSPS camera (X1, H2, P2) would not "
+                    "work: %s\n", err);
 #endif
+        }
+    }
     if (bad == 0) {
         printf("configuration OK\n");
         return PP_EXIT_OK;

@@ -8,6 +8,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
+#include "svc_rtsp.h"
 
 static const char *env_lookup(const char *name)
 {
@@ -25,7 +26,16 @@ int main(int argc, char **argv)
         if (cfg.help) {
             config_usage(stdout, "pandaproxy");
         } else {
+            char path[512];
+
             printf("%s %s\n", PACKAGE_NAME, PACKAGE_VERSION);
+#ifdef HAVE_RTSP
+            (void)svc_rtsp_module_path(path, sizeof(path));
+            printf("RTSPS camera module: %s\n", path);
+#else
+            (void)path;
+            printf("RTSPS camera: not built (configured with --disable-rtsp)\n");
+#endif
         }
         return PP_EXIT_OK;
     case PP_CONFIG_ERROR:

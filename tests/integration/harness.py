@@ -24,6 +24,8 @@ SRCDIR = os.environ.get("PP_SRCDIR") or os.path.dirname(os.path.dirname(os.path.
     os.path.abspath(__file__))))
 PROXY = os.path.join(BUILDDIR, "pandaproxy")
 SIM = os.path.join(BUILDDIR, "pandaproxy-sim")
+# Every pandaproxy started here loads the RTSPS module from the build tree.
+os.environ.setdefault("PANDAPROXY_MODULE_DIR", BUILDDIR)
 # Deadlines are generous multiples of the targets; the sanitizer build is slower.
 SCALE = float(os.environ.get("PP_TIME_SCALE", "1"))
 SERIAL = "01P00A391800001"

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 """Issue 9: what `make install` puts where, the OpenRC and systemd files, the man pages."""
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -58,6 +59,17 @@ def install_puts_exactly_the_expected_files():
         "etc/init.d/pandaproxy", "etc/conf.d/pandaproxy",
         "lib/systemd/system/pandaproxy.service", "lib/systemd/system/pandaproxy@.service",
     }
+    module = os.path.join(h.BUILDDIR, "rtsp.so")
+    if os.path.exists(module):
+        # The RTSPS module goes where the daemon looks for it (--version says where).
+        rc, out = sh(["make", "-C", h.BUILDDIR, "install-modulePROGRAMS", "DESTDIR=" + dest])
+        assert rc == 0, out[-3000:]
+        r = subprocess.run([h.PROXY, "--version"], capture_output=True, text=True, timeout=30,
+                           env={k: v for k, v in os.environ.items()
+                                if k != "PANDAPROXY_MODULE_DIR"})
+        m = re.search(r"^RTSPS camera module: /(\S+)$", r.stdout, re.M)
+        assert r.returncode == 0 and m, r.stdout + r.stderr
+        want.add(m.group(1))
     got = files_under(dest)
     assert got == want, "unexpected: %s, missing: %s" % (got - want, want - got)
     initd = os.path.join(dest, "etc/init.d/pandaproxy")

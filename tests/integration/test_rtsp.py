@@ -11,8 +11,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import (CODE, SCALE, SkipTest, run, sim_status, start_proxy,  # noqa: E402
-                     test, wait_until)
+from harness import (CODE, SCALE, SkipTest, new_dir, run, sim_status,  # noqa: E402
+                     start_proxy, test, wait_until)
 import rtsp_clients as rc  # noqa: E402
 
 CYCLES = 20
@@ -45,6 +45,45 @@ def rtsp_disabled_build_refuses_camera_rtsp():
     proxy = start_proxy({"rtsp": 1}, services=("camera",), camera="rtsp")
     assert proxy.wait(timeout=10) != 0
     assert "this build has no RTSPS support (configured with --disable-rtsp)" in proxy.log()
+
+
+def mapped(proc, needle):
+    with open("/proc/%d/maps" % proc.pid) as f:
+        return any(needle in line for line in f)
+
+
+@test
+def rtsp_module_and_gstreamer_are_mapped_only_when_the_rtsps_camera_runs():
+    if not rc.have_rtsp():
+        raise SkipTest("this build has no RTSPS")
+    # MQTT and a chamber camera (no printer behind them): GStreamer stays out.
+    other = start_proxy({"mqtt": 1, "chamber": 1}, services=("mqtt", "camera"),
+                        camera="chamber", name="no-rtsp")
+    other.ports(["mqtt", "chamber"])
+    other.wait_log(r"\[mqtt\] printer unavailable")
+    for needle in ("/rtsp.so", "libgstreamer-1.0", "libglib-2.0"):
+        assert not mapped(other, needle), needle
+    sim, proxy = sim_and_proxy()
+    for needle in ("/rtsp.so", "libgstreamer-1.0", "libgstrtspserver-1.0"):
+        assert mapped(proxy, needle), needle
+    rc.assert_h264(rc.url(proxy.port["rtsp"]), 640, 360)
+
+
+@test
+def rtsp_missing_module_is_a_clear_error():
+    if not rc.have_rtsp():
+        raise SkipTest("this build has no RTSPS")
+    empty = new_dir("nomodule")
+    want = "cannot load the RTSPS module: %s/rtsp.so" % empty
+    fix = "set PANDAPROXY_MODULE_DIR"
+    proxy = start_proxy({"rtsp": 1}, services=("camera",), camera="rtsp",
+                        env={"PANDAPROXY_MODULE_DIR": empty})
+    assert proxy.wait(timeout=10 * SCALE) != 0
+    assert want in proxy.log() and fix in proxy.log(), proxy.log()[-2000:]
+    check = start_proxy({"rtsp": 1}, services=("camera",), camera="rtsp", name="check",
+                        extra=["--check-config"], env={"PANDAPROXY_MODULE_DIR": empty})
+    assert check.wait(timeout=10 * SCALE) != 0
+    assert "option --camera rtsp: " + want in check.log(), check.log()[-2000:]
 
 
 @test
