@@ -759,6 +759,9 @@ static const struct service_ops rtsp_ops = {
 /* What svc_rtsp.c looks up after dlopen(). */
 const struct pp_rtsp_module pp_rtsp_module = {
     .abi = PP_RTSP_MODULE_ABI,
+    .version = PACKAGE_VERSION,
+    .config_size = sizeof(struct pp_config),
+    .service_size = sizeof(struct service),
     .ops = &rtsp_ops,
     .reload = rtsp_reload,
 };

@@ -54,9 +54,13 @@ static void load_module(void)
         return;
     }
     m = dlsym(h, "pp_rtsp_module");
-    if (m == NULL || m->abi != PP_RTSP_MODULE_ABI || m->ops == NULL) {
+    if (m == NULL || m->abi != PP_RTSP_MODULE_ABI || m->version == NULL ||
+        strcmp(m->version, PACKAGE_VERSION) != 0 || m->config_size != sizeof(struct pp_config) ||
+        m->service_size != sizeof(struct service) || m->ops == NULL || m->ops->start == NULL) {
         snprintf(load_err, sizeof(load_err),
-                 "%s is not an RTSPS module of this PandaProxy version (reinstall it)", path);
+                 "%s is not the RTSPS module of this pandaproxy (%s): install both from the "
+                 "same build", path, PACKAGE_VERSION);
+        (void)dlclose(h);
         return;
     }
     module = m;

@@ -19,9 +19,13 @@
 #define PP_RTSP_MODULE_FILE  "rtsp.so"
 #define PP_RTSP_MODULE_ABI   1
 
-/* The one symbol the module exports. */
+/* The one symbol the module exports. The first four fields identify the build: a module
+ * from another version or configuration is refused, never called. */
 struct pp_rtsp_module {
     unsigned abi;                        /* PP_RTSP_MODULE_ABI of the module's build */
+    const char *version;                 /* PACKAGE_VERSION */
+    size_t config_size;                  /* sizeof(struct pp_config) */
+    size_t service_size;                 /* sizeof(struct service) */
     const struct service_ops *ops;
     void (*reload)(const struct pp_config *cfg);
 };

@@ -7,12 +7,13 @@ growth over many viewers, orderly stop."""
 import os
 import re
 import signal
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import (CODE, SCALE, SkipTest, new_dir, run, sim_status,  # noqa: E402
-                     start_proxy, test, wait_until)
+from harness import (CODE, SCALE, SkipTest, need, new_dir, run,  # noqa: E402
+                     sim_status, start_proxy, test, wait_until)
 import rtsp_clients as rc  # noqa: E402
 
 CYCLES = 20
@@ -84,6 +85,44 @@ def rtsp_missing_module_is_a_clear_error():
                         extra=["--check-config"], env={"PANDAPROXY_MODULE_DIR": empty})
     assert check.wait(timeout=10 * SCALE) != 0
     assert "option --camera rtsp: " + want in check.log(), check.log()[-2000:]
+
+
+# A module that exports the right symbol from another build: it must never be called.
+FOREIGN_MODULE = r"""
+#include <stdio.h>
+struct ops { int (*start)(void *, char *, size_t); void (*serve)(void *, void *);
+             void (*stop)(void *); _Bool raw, own_listener; };
+static int start(void *svc, char *err, size_t n)
+{
+    (void)svc;
+    snprintf(err, n, "the foreign module was called");
+    return -1;
+}
+static const struct ops ops = { start, NULL, NULL, 0, 1 };
+struct foreign { unsigned abi; const char *version; size_t config_size, service_size;
+                 const struct ops *ops; const void *reload; };
+const struct foreign pp_rtsp_module = { 1, "0.0.0-other", 1, 1, &ops, NULL };
+"""
+
+
+@test
+def rtsp_module_of_another_build_is_refused():
+    if not rc.have_rtsp():
+        raise SkipTest("this build has no RTSPS")
+    need("cc")
+    d = new_dir("foreign")
+    src = os.path.join(d, "foreign.c")
+    with open(src, "w") as f:
+        f.write(FOREIGN_MODULE)
+    r = subprocess.run(["cc", "-shared", "-fPIC", "-o", os.path.join(d, "rtsp.so"), src],
+                       capture_output=True, text=True, timeout=60 * SCALE)
+    assert r.returncode == 0, r.stderr
+    proxy = start_proxy({"rtsp": 1}, services=("camera",), camera="rtsp",
+                        env={"PANDAPROXY_MODULE_DIR": d})
+    assert proxy.wait(timeout=10 * SCALE) != 0
+    log = proxy.log()
+    assert "foreign module was called" not in log, log[-2000:]
+    assert ("%s/rtsp.so is not the RTSPS module of this pandaproxy" % d) in log, log[-2000:]
 
 
 @test
