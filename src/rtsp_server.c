@@ -256,9 +256,10 @@ static void on_client_closed(GstRTSPClient *client, gpointer data)
     log_info(rs->name, client_conn_id(client), "viewer connection closed");
 }
 
-/* Whether every stream PLAY would report on has seen its segment: gst-rtsp-server 1.22
- * reads the rate for the PLAY reply from the segment event on the stream's RTP sink pad
- * and g_assert()s, aborting the process, when a set-up stream has none yet. */
+/* Whether every set-up stream has its segment where gst-rtsp-server 1.22 reads the rate
+ * for the PLAY reply (gst_rtsp_stream_get_rates: the sticky SEGMENT event on rtpbin's
+ * send_rtp_sink pad, which is the peer of the stream's srcpad). With none,
+ * gst_rtsp_media_get_rates g_assert()s and the process aborts. */
 static bool media_has_segments(GstRTSPMedia *media)
 {
     guint n = gst_rtsp_media_n_streams(media);
@@ -289,15 +290,28 @@ static bool media_has_segments(GstRTSPMedia *media)
     return ok;
 }
 
-/* A client thread, before PLAY is handled: two viewers joining a shared media that was
- * just built could get there before its first segment (seen with the simulator under
- * load: the daemon aborted). Wait a moment for it, else refuse this PLAY (503). */
-static GstRTSPStatusCode wait_for_segments(GstRTSPClient *client, GstRTSPContext *ctx,
-                                           gpointer data)
+/* A client thread, before PLAY is handled (the media is locked from here to the reply).
+ *
+ * Every media we serve is one live camera shared by all viewers, yet a PLAY with a Range
+ * (ffmpeg, VLC and most players send "npt=0.000-"), Scale or Speed header makes
+ * gst-rtsp-server 1.22 do a flushing seek of the shared pipeline (setup_play_mode), which
+ * interrupts every other viewer and wipes the SEGMENT that the same PLAY then reads for
+ * its reply: the seek counts as done at ASYNC_DONE, before the new segment is through,
+ * and the process aborts in gst_rtsp_media_get_rates (seen with two viewers joining at
+ * once). So those headers are dropped: PLAY joins the camera where it is. The wait for
+ * the segments (else 503) only guards streams already set up whose segment went missing
+ * some other way; what happens later inside this PLAY is out of its reach. */
+static GstRTSPStatusCode on_pre_play(GstRTSPClient *client, GstRTSPContext *ctx,
+                                     gpointer data)
 {
     struct rtsp_server *rs = data;
     int64_t start = pp_now_ms();
 
+    if (ctx->request != NULL) {
+        gst_rtsp_message_remove_header(ctx->request, GST_RTSP_HDR_RANGE, -1);
+        gst_rtsp_message_remove_header(ctx->request, GST_RTSP_HDR_SCALE, -1);
+        gst_rtsp_message_remove_header(ctx->request, GST_RTSP_HDR_SPEED, -1);
+    }
     if (ctx->media == NULL || media_has_segments(ctx->media)) {
         return GST_RTSP_STS_OK;
     }
@@ -339,7 +353,7 @@ static void on_client_connected(GstRTSPServer *server, GstRTSPClient *client, gp
         }
         return;
     }
-    g_signal_connect_data(client, "pre-play-request", G_CALLBACK(wait_for_segments),
+    g_signal_connect_data(client, "pre-play-request", G_CALLBACK(on_pre_play),
                           rs_ref(rs), rs_unref_closure, 0);
     log_info(rs->name, id, "viewer connection from %s",
              conn ? gst_rtsp_connection_get_ip(conn) : "?");

@@ -5,9 +5,12 @@ and test_sim_rtsp.py; not a test file itself.
 
 The access code appears in the client's argv here: acceptable for a test code only.
 """
+import base64
 import os
 import random
 import re
+import socket
+import ssl
 import subprocess
 
 from harness import CODE, SCALE, Proc, need, start_sim
@@ -82,6 +85,89 @@ def viewer(u, name="viewer", io_timeout_s=20):
             "-rtsp_transport", "tcp", "-timeout", str(int(io_timeout_s * 1e6 * SCALE)), "-i", u,
             "-map", "0:v:0", "-c", "copy", "-f", "null", "-"]
     return Proc(argv, name)
+
+
+class RtspControl:
+    """A bare RTSPS control connection, for tests that time the requests themselves (several
+    viewers sending PLAY at the same moment): DESCRIBE, SETUP (RTP over TCP interleaved),
+    then any request; the interleaved RTP/RTCP that arrives meanwhile is dropped."""
+
+    def __init__(self, u, timeout=20):
+        m = re.match(r"rtsps://([^:@/]+):([^@/]*)@([^:/]+):(\d+)(/.*)$", u)
+        user, code, host, port, path = m.groups()
+        self.url = "rtsps://%s:%s%s" % (host, port, path)
+        self.auth = base64.b64encode(("%s:%s" % (user, code)).encode()).decode()
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        raw = socket.create_connection((host, int(port)), timeout=timeout * SCALE)
+        self.sock = ctx.wrap_socket(raw, server_hostname=host)
+        self.buf = b""
+        self.cseq = 0
+        self.session = None
+
+    def request(self, method, target, extra=()):
+        """Send one request: (status, headers with lower-case names, body)."""
+        self.cseq += 1
+        lines = ["%s %s RTSP/1.0" % (method, target), "CSeq: %d" % self.cseq,
+                 "Authorization: Basic " + self.auth]
+        if self.session:
+            lines.append("Session: " + self.session)
+        lines += list(extra)
+        self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        while True:
+            reply = self._parse()
+            if reply is not None:
+                return reply
+            data = self.sock.recv(65536)
+            if not data:
+                raise ConnectionError("the server closed the connection")
+            self.buf += data
+
+    def _parse(self):
+        while self.buf[:1] == b"$" and len(self.buf) >= 4:
+            n = 4 + int.from_bytes(self.buf[2:4], "big")
+            if len(self.buf) < n:
+                return None
+            self.buf = self.buf[n:]
+        end = self.buf.find(b"\r\n\r\n")
+        if not self.buf.startswith(b"RTSP/") or end < 0:
+            return None
+        head = self.buf[:end].decode(errors="replace").split("\r\n")
+        hdrs = dict((k.strip().lower(), v.strip())
+                    for k, v in (line.split(":", 1) for line in head[1:] if ":" in line))
+        n = int(hdrs.get("content-length", "0"))
+        if len(self.buf) < end + 4 + n:
+            return None
+        body, self.buf = self.buf[end + 4:end + 4 + n], self.buf[end + 4 + n:]
+        return int(head[0].split()[1]), hdrs, body
+
+    def setup(self):
+        """DESCRIBE and SETUP the video stream; returns the URL to PLAY."""
+        code, hdrs, body = self.request("DESCRIBE", self.url, ["Accept: application/sdp"])
+        assert code == 200, "DESCRIBE answered %d" % code
+        base = hdrs.get("content-base", self.url)
+        control = None
+        for line in body.decode(errors="replace").splitlines():
+            if line.startswith("a=control:"):
+                control = line[len("a=control:"):].strip()
+        if control is None or control == "*":
+            control = base
+        elif not control.startswith("rtsp"):
+            control = base.rstrip("/") + "/" + control
+        code, hdrs, _ = self.request("SETUP", control,
+                                     ["Transport: RTP/AVP/TCP;unicast;interleaved=0-1"])
+        assert code == 200, "SETUP answered %d" % code
+        self.session = hdrs.get("session", "").split(";")[0].strip()
+        return base
+
+    def close(self):
+        try:
+            if self.session:
+                self.request("TEARDOWN", self.url)
+        except OSError:
+            pass
+        self.sock.close()
 
 
 def frames_seen(proc):
