@@ -9,11 +9,17 @@ Not a test file; bench/rtsp imports it. The access code sits in the URL: a test 
 """
 import base64
 import hashlib
+import os
 import re
 import select
 import socket
 import ssl
+import sys
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
+                                "integration"))
+from rtsp_clients import sdp_video_control  # noqa: E402
 
 NAL_SLICE, NAL_IDR, NAL_SPS, NAL_PPS, NAL_STAP_A, NAL_FU_A = 1, 5, 7, 8, 24, 28
 RTSP_TIMEOUT_S = 20
@@ -97,16 +103,7 @@ class Viewer:
         self.t_connect = time.monotonic() - t0
         d = self._request("DESCRIBE", self.url, "Accept: application/sdp\r\n")
         base = d.get("content-base", self.url)
-        control = None
-        for line in d["body"].decode(errors="replace").splitlines():
-            if line.startswith("m=") and not line.startswith("m=video"):
-                control = None
-            if line.startswith("a=control:"):
-                control = line[len("a=control:"):].strip()
-        if control is None or control == "*":
-            control = base
-        elif not control.startswith("rtsp"):
-            control = base.rstrip("/") + "/" + control
+        control = sdp_video_control(base, d["body"].decode(errors="replace"))
         s = self._request("SETUP", control,
                           "Transport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n")
         self.session = s.get("session", "").split(";")[0].strip()

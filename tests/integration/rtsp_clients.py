@@ -87,6 +87,27 @@ def viewer(u, name="viewer", io_timeout_s=20):
     return Proc(argv, name)
 
 
+def sdp_video_control(base, sdp):
+    """The URL to SETUP for the SDP's video stream: its a=control (else the session's)
+    resolved against base, the DESCRIBE's Content-Base."""
+    media = session_ctl = video_ctl = None
+    for line in sdp.splitlines():
+        if line.startswith("m="):
+            media = line[2:].split(" ", 1)[0]
+        elif line.startswith("a=control:"):
+            ctl = line[len("a=control:"):].strip()
+            if media is None and session_ctl is None:
+                session_ctl = ctl
+            elif media == "video" and video_ctl is None:
+                video_ctl = ctl
+    control = video_ctl or session_ctl
+    if control is None or control == "*":
+        return base
+    if control.startswith("rtsp"):
+        return control
+    return base.rstrip("/") + "/" + control
+
+
 class RtspControl:
     """A bare RTSPS control connection, for tests that time the requests themselves (several
     viewers sending PLAY at the same moment): DESCRIBE, SETUP (RTP over TCP interleaved),
@@ -147,14 +168,7 @@ class RtspControl:
         code, hdrs, body = self.request("DESCRIBE", self.url, ["Accept: application/sdp"])
         assert code == 200, "DESCRIBE answered %d" % code
         base = hdrs.get("content-base", self.url)
-        control = None
-        for line in body.decode(errors="replace").splitlines():
-            if line.startswith("a=control:"):
-                control = line[len("a=control:"):].strip()
-        if control is None or control == "*":
-            control = base
-        elif not control.startswith("rtsp"):
-            control = base.rstrip("/") + "/" + control
+        control = sdp_video_control(base, body.decode(errors="replace"))
         code, hdrs, _ = self.request("SETUP", control,
                                      ["Transport: RTP/AVP/TCP;unicast;interleaved=0-1"])
         assert code == 200, "SETUP answered %d" % code
