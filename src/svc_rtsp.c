@@ -101,14 +101,6 @@ void svc_rtsp_reload(const struct pp_config *cfg)
 
 #else /* !HAVE_RTSP */
 
-bool svc_rtsp_module_path(char *buf, size_t n)
-{
-    if (n > 0) {
-        buf[0] = '\0';
-    }
-    return false;
-}
-
 int svc_rtsp_load(char *err, size_t errlen)
 {
     snprintf(err, errlen, "this build has no RTSPS support (configured with --disable-rtsp)");

@@ -32,8 +32,8 @@ struct pp_rtsp_module {
 
 extern const struct service_ops svc_rtsp_ops;
 
-/* The module's path ($PANDAPROXY_MODULE_DIR or PP_MODULEDIR); false when there is none
- * (--disable-rtsp) or it does not fit. */
+/* The module's path ($PANDAPROXY_MODULE_DIR or PP_MODULEDIR); false when it does not
+ * fit. HAVE_RTSP builds only: without RTSPS there is no module. */
 bool svc_rtsp_module_path(char *buf, size_t n);
 
 /* Load the module now (once per process): 0, or -1 with the cause and fix in err. */
