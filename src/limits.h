@@ -116,6 +116,8 @@
 #define PP_RTSP_STOP_POLL_MS        10
 #define PP_RTSP_DATA_TIMEOUT_MS     3000    /* no H.264 from the printer this long = loss */
 #define PP_RTSP_WATCHDOG_MS         1000    /* how often the data watchdog looks */
+#define PP_RTSP_KEEPALIVE_MS        10000   /* RTSP keepalive to the printer (GET_PARAMETER);
+                                               session timeouts are 60 s by default */
 #define PP_RTSP_STALE_MS            1000    /* stopped with no video this long: viewers hang */
 #define PP_RTSP_UPSTREAM_TIMEOUT_US 10000000 /* rtspsrc: printer RTSP reply timeout */
 #define PP_RTSP_SEGMENT_WAIT_MS     3000    /* PLAY waits this long for the stream's start */

@@ -10,7 +10,8 @@
  * playing and a returning viewer starts at once). Upstream loss (an ERROR or EOS on the
  * media's pipeline, or no video for PP_RTSP_DATA_TIMEOUT_MS), lingering or not, closes
  * that media's viewers and unprepares it; a generation number in the media key makes the
- * next viewer build a fresh upstream at once.
+ * next viewer build a fresh upstream at once. While it plays, an RTSP keepalive goes to
+ * the printer every PP_RTSP_KEEPALIVE_MS.
  */
 #include "autoconf.h"
 
@@ -43,6 +44,7 @@ struct rtsp_svc {
     struct rtsp_server *rs;
     char location[PP_HOST_MAX + 64];  /* no credentials: those go in properties */
     atomic_uint generation;           /* bumped on loss: new viewers get a new media */
+    atomic_bool no_keepalive;         /* the printer refused an RTSP keepalive */
     pthread_mutex_t lock;             /* guards cur and rs against stop */
     struct cam_media *cur;            /* newest media, for the data watchdog */
 };
@@ -59,6 +61,7 @@ struct cam_media {
     bool was_playing;                 /* watchdog's view at its last look */
     bool held;                        /* server thread: our own prepare count (linger) */
     int64_t idle_since_ms;            /* server thread: no viewer since then; 0 = viewers */
+    int64_t keepalive_ms;             /* server thread: last keepalive sent */
 };
 
 /* Static: GStreamer threads may still run callbacks while the daemon exits. */
@@ -467,6 +470,75 @@ static bool media_playing(struct cam_media *cm)
     return playing;
 }
 
+/* rtspsrc's task thread: the printer's answer to a keepalive. */
+static void on_keepalive_reply(GstPromise *promise, gpointer data)
+{
+    struct cam_media *cm = data;
+    const GstStructure *reply;
+    int res = GST_RTSP_ERROR, code = 0;
+    const char *reason = NULL;
+
+    /* Not pending any more, so this returns at once; expired: the stream is closing. */
+    if (gst_promise_wait(promise) != GST_PROMISE_RESULT_REPLIED) {
+        return;
+    }
+    reply = gst_promise_get_reply(promise);
+    if (reply != NULL) {
+        (void)gst_structure_get_int(reply, "rtsp-result", &res);
+        (void)gst_structure_get_int(reply, "rtsp-code", &code);
+        reason = gst_structure_get_string(reply, "rtsp-reason");
+    }
+    /* A printer that refuses them might drop the stream over the next one: stop. */
+    if ((res != GST_RTSP_OK || code != GST_RTSP_STS_OK) &&
+        !atomic_exchange(&cm->sv->no_keepalive, true)) {
+        log_warn(SVC, cm->id, "the printer did not take the RTSP keepalive (GET_PARAMETER: "
+                 "%s): sending no more, RTCP alone keeps the stream alive",
+                 code != 0 && reason != NULL ? reason : "no answer");
+    }
+}
+
+/* Server thread, from the watchdog, while the pipeline plays. rtspsrc sends RTSP
+ * keepalives over TCP only when nothing arrives for its tcp-timeout, which never happens
+ * while video flows, so only RTCP would show that the proxy is alive. Printers may want
+ * an RTSP request within the session timeout (60 s by default): an empty GET_PARAMETER
+ * (RFC 2326 10.8) now and then. */
+static void keepalive_tick(struct cam_media *cm)
+{
+    GstRTSPMedia *media;
+    GstElement *bin, *src;
+    GstPromise *promise;
+    gchar *none[] = { NULL };
+    gboolean queued = FALSE;
+    int64_t now = pp_now_ms();
+
+    if (cm->keepalive_ms == 0) {
+        cm->keepalive_ms = now; /* SETUP and PLAY just showed we are alive */
+        return;
+    }
+    if (now - cm->keepalive_ms < PP_RTSP_KEEPALIVE_MS || atomic_load(&cm->sv->no_keepalive)) {
+        return;
+    }
+    media = g_weak_ref_get(&cm->media);
+    if (media == NULL) {
+        return;
+    }
+    cm->keepalive_ms = now;
+    bin = gst_rtsp_media_get_element(media);
+    src = gst_bin_get_by_name(GST_BIN(bin), SRC_NAME);
+    if (src != NULL) {
+        promise = gst_promise_new_with_change_func(on_keepalive_reply, cm_ref(cm),
+                                                   cm_unref_notify);
+        g_signal_emit_by_name(src, "get-parameters", none, NULL, promise, &queued);
+        gst_promise_unref(promise);
+        gst_object_unref(src);
+    }
+    gst_object_unref(bin);
+    g_object_unref(media);
+    if (!queued) {
+        log_debug(SVC, cm->id, "RTSP keepalive not queued (rtspsrc is not connected)");
+    }
+}
+
 /* Server thread, from the watchdog: give the linger's hold back once no viewer has used
  * the media for --camera-linger seconds (to the watchdog's period). */
 static void linger_tick(struct rtsp_svc *sv, struct cam_media *cm, GstRTSPServer *server)
@@ -519,6 +591,7 @@ static gboolean watchdog(gpointer data)
     }
     if (!media_playing(cm)) {
         cm->was_playing = false;
+        cm->keepalive_ms = 0;
     } else if (!cm->was_playing) {
         /* Grace from now: the clock starts when the pipeline does. */
         cm->was_playing = true;
@@ -529,6 +602,7 @@ static gboolean watchdog(gpointer data)
                       " ms");
     } else {
         detect_camera_ok(PP_SVC_RTSP); /* video flows: no need to probe the camera again */
+        keepalive_tick(cm);
     }
     cm_unref(cm);
     return G_SOURCE_CONTINUE;

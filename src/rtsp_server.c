@@ -203,6 +203,7 @@ struct rtsp_server {
     char name[RTSP_NAME_MAX];
     char host[PP_HOST_MAX];
     int max_clients;
+    atomic_ulong *keepalives;
     atomic_ulong own_current, own_total;
     atomic_ulong *current, *total;
     GstRTSPServer *server;
@@ -328,6 +329,21 @@ static GstRTSPStatusCode on_pre_play(GstRTSPClient *client, GstRTSPContext *ctx,
     return GST_RTSP_STS_OK;
 }
 
+/* A client thread, after a GET_PARAMETER or OPTIONS: with a Session header, a keepalive
+ * (ctx->session is not set for these requests in gst-rtsp-server 1.22). */
+static void on_keepalive(GstRTSPClient *client, GstRTSPContext *ctx, gpointer data)
+{
+    struct rtsp_server *rs = data;
+    gchar *session = NULL;
+
+    (void)client;
+    if (ctx->request != NULL &&
+        gst_rtsp_message_get_header(ctx->request, GST_RTSP_HDR_SESSION, &session, 0) ==
+            GST_RTSP_OK) {
+        atomic_fetch_add(rs->keepalives, 1);
+    }
+}
+
 /* Runs in the server thread, before the client is attached to its own thread. */
 static void on_client_connected(GstRTSPServer *server, GstRTSPClient *client, gpointer data)
 {
@@ -355,6 +371,12 @@ static void on_client_connected(GstRTSPServer *server, GstRTSPClient *client, gp
     }
     g_signal_connect_data(client, "pre-play-request", G_CALLBACK(on_pre_play),
                           rs_ref(rs), rs_unref_closure, 0);
+    if (rs->keepalives != NULL) {
+        g_signal_connect_data(client, "get-parameter-request", G_CALLBACK(on_keepalive),
+                              rs_ref(rs), rs_unref_closure, 0);
+        g_signal_connect_data(client, "options-request", G_CALLBACK(on_keepalive),
+                              rs_ref(rs), rs_unref_closure, 0);
+    }
     log_info(rs->name, id, "viewer connection from %s",
              conn ? gst_rtsp_connection_get_ip(conn) : "?");
 }
@@ -413,6 +435,7 @@ struct rtsp_server *rtsp_server_new(const struct rtsp_server_opts *o, char *err,
     snprintf(rs->name, sizeof(rs->name), "%s", o->name);
     snprintf(rs->host, sizeof(rs->host), "%s", o->bind_addr);
     rs->max_clients = o->max_clients;
+    rs->keepalives = o->keepalives;
     rs->current = o->current ? o->current : &rs->own_current;
     rs->total = o->total ? o->total : &rs->own_total;
     rs->ctx = g_main_context_new();

@@ -26,6 +26,8 @@ struct rtsp_server_opts {
     int max_clients;               /* connections above this get 503 */
     atomic_ulong *current;         /* optional: connections now (else internal) */
     atomic_ulong *total;           /* optional: connections ever (else internal) */
+    atomic_ulong *keepalives;      /* optional: counts GET_PARAMETER and OPTIONS requests
+                                      within a session (a viewer's keepalives) */
 };
 
 struct rtsp_server;

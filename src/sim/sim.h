@@ -53,6 +53,7 @@ struct sim {
     atomic_ulong messages;                /* MQTT publishes sent to clients */
     atomic_ulong frames;                  /* chamber frames sent */
     atomic_ulong rtsp_current, rtsp_total;/* RTSPS counts (own server, not the runtime) */
+    atomic_ulong rtsp_keepalives;         /* RTSPS keepalive requests within a session */
     atomic_ulong status_gen;              /* bumped when something changed */
 };
 

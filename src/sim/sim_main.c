@@ -275,8 +275,13 @@ static void write_status(struct sim *s)
             tot = (unsigned long)service_total_count(&s->svc[k]);
         }
         n += snprintf(buf + n, sizeof(buf) - (size_t)n,
-                      ",\"%s\":{\"enabled\":%s,\"current\":%lu,\"total\":%lu}",
+                      ",\"%s\":{\"enabled\":%s,\"current\":%lu,\"total\":%lu",
                       config_svc_name((enum pp_svc)k), s->enabled[k] ? "true" : "false", cur, tot);
+        if (k == PP_SVC_RTSP) {
+            n += snprintf(buf + n, sizeof(buf) - (size_t)n, ",\"keepalives\":%lu",
+                          atomic_load(&s->rtsp_keepalives));
+        }
+        n += snprintf(buf + n, sizeof(buf) - (size_t)n, "}");
     }
     n += snprintf(buf + n, sizeof(buf) - (size_t)n,
                   ",\"pushalls\":%lu,\"pushalls_ignored\":%lu,\"messages\":%lu,\"frames\":%lu}\n",

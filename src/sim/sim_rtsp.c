@@ -4,7 +4,8 @@
  * auth bblp + access code at /streaming/live/1, H.264 from a moving test picture at
  * --video WxH@FPS with a keyframe every second, RTP over TCP interleaved only, one shared
  * encoder for every viewer, the printer's connection limit, SIGUSR1 drops every viewer
- * and --stall-after stops the video without closing (a hung printer).
+ * and --stall-after stops the video without closing (a hung printer). Viewers' keepalive
+ * requests are counted.
  */
 #include "autoconf.h"
 
@@ -151,6 +152,7 @@ int sim_rtsp_start(struct sim *s, char *err, size_t errlen)
     o.max_clients = s->limits[PP_SVC_RTSP];
     o.current = &s->rtsp_current;
     o.total = &s->rtsp_total;
+    o.keepalives = &s->rtsp_keepalives;
     rs = rtsp_server_new(&o, err, errlen);
     if (rs == NULL) {
         return -1;

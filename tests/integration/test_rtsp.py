@@ -2,8 +2,8 @@
 """PandaProxy's RTSPS camera service against the simulator (an X1C), with real clients
 (ffprobe/ffmpeg over rtsps://, RTP over TCP interleaved): both mounts, one printer
 connection for many viewers, auth, TLS only, recovery after a Wi-Fi blip or a hung
-printer, --camera-linger (and loss while lingering), the trust policy, no fd/thread
-growth over many viewers, orderly stop."""
+printer, --camera-linger (and loss while lingering), RTSP keepalives to the printer, the
+trust policy, no fd/thread growth over many viewers, orderly stop."""
 import os
 import re
 import signal
@@ -268,6 +268,22 @@ def rtsp_hung_printer_while_lingering_closes_the_stream():
     proxy.wait_log(r"printer stream lost \(no video from the printer for \d+ ms\): "
                    r"closed 0 viewers", timeout=20)
     wait_until(lambda: sim_status(sim)["rtsp"]["current"] == 0, 15, "no printer connection")
+
+
+@test
+def rtsp_printer_session_gets_rtsp_keepalives_while_video_flows():
+    # rtspsrc sends an RTSP keepalive over TCP only when nothing arrives, so while video
+    # flows a printer would see RTCP alone; the proxy sends GET_PARAMETER now and then.
+    sim, proxy = sim_and_proxy()
+    v = rc.viewer(rc.url(proxy.port["rtsp"]))
+    wait_until(lambda: rc.frames_seen(v) > 10, 30, "viewer streaming")
+    wait_until(lambda: sim_status(sim)["rtsp"]["keepalives"] >= 2, 45,
+               "two RTSP keepalives from the proxy")
+    st = sim_status(sim)["rtsp"]
+    assert st["current"] == 1 and st["total"] == 1, st  # the same printer session
+    seen = rc.frames_seen(v)
+    wait_until(lambda: rc.frames_seen(v) > seen + 10, 20, "video after the keepalives")
+    assert "did not take the RTSP keepalive" not in proxy.log()
 
 
 @test
