@@ -165,6 +165,7 @@ stop:
     for (int k = PP_SVC_COUNT - 1; k >= 0; k--) {
         service_stop(&services[k]);
     }
+    svc_rtsp_shutdown();
     log_info(NULL, 0, "stopped in %lld ms", (long long)(pp_now_ms() - t0));
 out:
     upstream_cleanup();

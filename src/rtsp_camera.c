@@ -838,4 +838,5 @@ const struct pp_rtsp_module pp_rtsp_module = {
     .service_size = sizeof(struct service),
     .ops = &rtsp_ops,
     .reload = rtsp_reload,
+    .shutdown = rtsp_gst_shutdown,
 };

@@ -156,6 +156,8 @@ static void pp_rtsp_auth_init(PpRtspAuth *a)
 
 static pthread_mutex_t gst_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool gst_ready;
+static bool gst_started;  /* gst_init ran (gst_ready may still be false) */
+static bool gst_ended;    /* rtsp_gst_shutdown ran: no second start */
 
 int rtsp_gst_init(char *err, size_t errlen)
 {
@@ -163,7 +165,11 @@ int rtsp_gst_init(char *err, size_t errlen)
     int rc = 0;
 
     pthread_mutex_lock(&gst_lock);
-    if (!gst_ready) {
+    if (gst_ended) {
+        snprintf(err, errlen, "GStreamer was already shut down in this process");
+        rc = -1;
+    } else if (!gst_ready) {
+        gst_started = true;
         if (!gst_init_check(NULL, NULL, &gerr)) {
             snprintf(err, errlen, "cannot initialise GStreamer: %s",
                      gerr ? gerr->message : "unknown error");
@@ -178,6 +184,23 @@ int rtsp_gst_init(char *err, size_t errlen)
     }
     pthread_mutex_unlock(&gst_lock);
     return rc;
+}
+
+void rtsp_gst_shutdown(void)
+{
+    pthread_mutex_lock(&gst_lock);
+    if (gst_started && !gst_ended) {
+        /* GLib and GStreamer keep pool threads for reuse; left running at exit they also
+         * keep per-thread memory that a leak checker cannot tell from a leak. */
+        gst_rtsp_thread_pool_cleanup();
+        gst_deinit();
+        /* And GLib's idle pool threads (GIO runs TLS handshakes in them). */
+        g_thread_pool_set_max_unused_threads(0);
+        g_thread_pool_stop_unused_threads();
+        gst_ended = true;
+        gst_ready = false;
+    }
+    pthread_mutex_unlock(&gst_lock);
 }
 
 int rtsp_need_elements(const struct rtsp_element_need *need, size_t n, char *err,

@@ -34,6 +34,10 @@ struct rtsp_server;
 
 /* gst_init once per process, only when RTSPS actually runs. */
 int rtsp_gst_init(char *err, size_t errlen);
+/* At process exit, after every server is freed: stop and join the threads of
+ * gst-rtsp-server's and GStreamer's pools and release GStreamer (gst_deinit), so none of
+ * it runs or holds memory past exit. GStreamer cannot start again afterwards. */
+void rtsp_gst_shutdown(void);
 
 /* A GStreamer element a pipeline needs, and the packages that provide it. */
 struct rtsp_element_need {

@@ -99,6 +99,13 @@ void svc_rtsp_reload(const struct pp_config *cfg)
     }
 }
 
+void svc_rtsp_shutdown(void)
+{
+    if (module != NULL && module->shutdown != NULL) {
+        module->shutdown();
+    }
+}
+
 #else /* !HAVE_RTSP */
 
 int svc_rtsp_load(char *err, size_t errlen)
@@ -121,6 +128,10 @@ static void rtsp_stop(struct service *svc)
 void svc_rtsp_reload(const struct pp_config *cfg)
 {
     (void)cfg;
+}
+
+void svc_rtsp_shutdown(void)
+{
 }
 
 #endif

@@ -17,7 +17,7 @@
 
 /* The module's file name, in PP_MODULEDIR or $PANDAPROXY_MODULE_DIR. */
 #define PP_RTSP_MODULE_FILE  "rtsp.so"
-#define PP_RTSP_MODULE_ABI   1
+#define PP_RTSP_MODULE_ABI   2
 
 /* The one symbol the module exports. The first four fields identify the build: a module
  * from another version or configuration is refused, never called. */
@@ -28,6 +28,7 @@ struct pp_rtsp_module {
     size_t service_size;                 /* sizeof(struct service) */
     const struct service_ops *ops;
     void (*reload)(const struct pp_config *cfg);
+    void (*shutdown)(void);              /* at exit, after the service stopped */
 };
 
 extern const struct service_ops svc_rtsp_ops;
@@ -41,5 +42,9 @@ int svc_rtsp_load(char *err, size_t errlen);
 
 /* SIGHUP: serve the (renewed) certificate to new connections. */
 void svc_rtsp_reload(const struct pp_config *cfg);
+
+/* At daemon exit, after every service stopped: GStreamer's threads are joined and it is
+ * released (nothing when the module never loaded). No RTSPS service can start after. */
+void svc_rtsp_shutdown(void);
 
 #endif

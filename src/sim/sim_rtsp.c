@@ -179,6 +179,7 @@ void sim_rtsp_stop(struct sim *s)
 {
     rtsp_server_free(s->rtsp);
     s->rtsp = NULL;
+    rtsp_gst_shutdown(); /* the simulator stops only to exit */
 }
 
 void sim_rtsp_drop_all(struct sim *s)

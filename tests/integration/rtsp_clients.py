@@ -15,17 +15,6 @@ import subprocess
 
 from harness import CODE, SCALE, Proc, need, start_sim
 
-# Sanitizer builds: AddressSanitizer and UBSan stay on for the GStreamer processes, but
-# LeakSanitizer's exit check cannot run in them with this toolchain (GCC 12 libasan,
-# glibc 2.36, GStreamer 1.22): its stop-the-world tracer crashes while scanning the
-# thread-local storage of GStreamer's threads ("Tracer caught signal 11 ... LeakSanitizer
-# has encountered a fatal error", exit 1 at every clean stop), and with that scan off
-# (use_tls=0) every GLib per-thread cache (GPrivate, GSlice magazines, dispatch depth)
-# reads as a leak. So leak detection is off for these processes only; the other
-# services' tests keep it. Ignored by non-sanitizer builds.
-os.environ["ASAN_OPTIONS"] = ":".join(
-    o for o in (os.environ.get("ASAN_OPTIONS", ""), "detect_leaks=0") if o)
-
 PATH = "/streaming/live/1"
 FRAME_RE = re.compile(r"^frame=(\d+)", re.M)
 IO_TIMEOUT_US = 5000000
