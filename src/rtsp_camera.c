@@ -749,6 +749,7 @@ static int rtsp_start(struct service *svc, char *err, size_t errlen)
         return -1;
     }
     sv->cfg = cfg;
+    atomic_store(&sv->no_keepalive, false); /* a new start may face another printer */
     if (make_location(sv, err, errlen) != 0 || rtsp_gst_init(err, errlen) != 0 ||
         need_elements(err, errlen) != 0) {
         return -1;
