@@ -62,6 +62,7 @@ struct cam_media {
     bool held;                        /* server thread: our own prepare count (linger) */
     int64_t idle_since_ms;            /* server thread: no viewer since then; 0 = viewers */
     int64_t keepalive_ms;             /* server thread: last keepalive sent */
+    atomic_bool keepalive_pending;    /* one in flight at a time */
 };
 
 /* Static: GStreamer threads may still run callbacks while the daemon exits. */
@@ -478,6 +479,7 @@ static void on_keepalive_reply(GstPromise *promise, gpointer data)
     int res = GST_RTSP_ERROR, code = 0;
     const char *reason = NULL;
 
+    atomic_store(&cm->keepalive_pending, false);
     /* Not pending any more, so this returns at once; expired: the stream is closing. */
     if (gst_promise_wait(promise) != GST_PROMISE_RESULT_REPLIED) {
         return;
@@ -488,12 +490,15 @@ static void on_keepalive_reply(GstPromise *promise, gpointer data)
         (void)gst_structure_get_int(reply, "rtsp-code", &code);
         reason = gst_structure_get_string(reply, "rtsp-reason");
     }
-    /* A printer that refuses them might drop the stream over the next one: stop. */
-    if ((res != GST_RTSP_OK || code != GST_RTSP_STS_OK) &&
-        !atomic_exchange(&cm->sv->no_keepalive, true)) {
-        log_warn(SVC, cm->id, "the printer did not take the RTSP keepalive (GET_PARAMETER: "
-                 "%s): sending no more, RTCP alone keeps the stream alive",
-                 code != 0 && reason != NULL ? reason : "no answer");
+    if (res != GST_RTSP_OK) {
+        /* Not sent or not answered: a printer without GET_PARAMETER (its OPTIONS reply
+         * does not list it), or the stream is going; the data watchdog sees a loss. */
+        log_debug(SVC, cm->id, "RTSP keepalive not answered (%d)", res);
+    } else if (code != GST_RTSP_STS_OK && !atomic_exchange(&cm->sv->no_keepalive, true)) {
+        /* A printer that refuses them might drop the stream over the next one: stop. */
+        log_warn(SVC, cm->id, "the printer refused the RTSP keepalive (GET_PARAMETER: %d "
+                 "%s): sending no more, RTCP alone keeps the stream alive", code,
+                 reason != NULL ? reason : "");
     }
 }
 
@@ -515,7 +520,8 @@ static void keepalive_tick(struct cam_media *cm)
         cm->keepalive_ms = now; /* SETUP and PLAY just showed we are alive */
         return;
     }
-    if (now - cm->keepalive_ms < PP_RTSP_KEEPALIVE_MS || atomic_load(&cm->sv->no_keepalive)) {
+    if (now - cm->keepalive_ms < PP_RTSP_KEEPALIVE_MS || atomic_load(&cm->sv->no_keepalive) ||
+        atomic_load(&cm->keepalive_pending)) {
         return;
     }
     media = g_weak_ref_get(&cm->media);
@@ -528,7 +534,11 @@ static void keepalive_tick(struct cam_media *cm)
     if (src != NULL) {
         promise = gst_promise_new_with_change_func(on_keepalive_reply, cm_ref(cm),
                                                    cm_unref_notify);
+        atomic_store(&cm->keepalive_pending, true);
         g_signal_emit_by_name(src, "get-parameters", none, NULL, promise, &queued);
+        if (!queued) {
+            atomic_store(&cm->keepalive_pending, false);
+        }
         gst_promise_unref(promise);
         gst_object_unref(src);
     }

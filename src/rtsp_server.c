@@ -158,6 +158,7 @@ static pthread_mutex_t gst_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool gst_ready;
 static bool gst_started;  /* gst_init ran (gst_ready may still be false) */
 static bool gst_ended;    /* rtsp_gst_shutdown ran: no second start */
+static atomic_ulong live_clients; /* client connections of every server, not yet closed */
 
 int rtsp_gst_init(char *err, size_t errlen)
 {
@@ -188,6 +189,14 @@ int rtsp_gst_init(char *err, size_t errlen)
 
 void rtsp_gst_shutdown(void)
 {
+    unsigned long left = atomic_load(&live_clients);
+
+    if (left > 0) {
+        /* Joining their threads could wait for ever (a stalled close): leave them. */
+        log_warn("rtsp", 0, "%lu viewer connection%s still closing: GStreamer is left to "
+                 "end with the process", left, left == 1 ? "" : "s");
+        return;
+    }
     pthread_mutex_lock(&gst_lock);
     if (gst_started && !gst_ended) {
         /* GLib and GStreamer keep pool threads for reuse; left running at exit they also
@@ -277,6 +286,7 @@ static void on_client_closed(GstRTSPClient *client, gpointer data)
     struct rtsp_server *rs = data;
 
     atomic_fetch_sub(rs->current, 1);
+    atomic_fetch_sub(&live_clients, 1);
     log_info(rs->name, client_conn_id(client), "viewer connection closed");
 }
 
@@ -380,6 +390,7 @@ static void on_client_connected(GstRTSPServer *server, GstRTSPClient *client, gp
 
     (void)server;
     atomic_fetch_add(rs->total, 1);
+    atomic_fetch_add(&live_clients, 1);
     g_object_set_data(G_OBJECT(client), RTSP_ID_KEY, (gpointer)(uintptr_t)id);
     g_signal_connect_data(client, "closed", G_CALLBACK(on_client_closed), rs_ref(rs),
                           rs_unref_closure, 0);

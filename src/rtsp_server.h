@@ -36,7 +36,8 @@ struct rtsp_server;
 int rtsp_gst_init(char *err, size_t errlen);
 /* At process exit, after every server is freed: stop and join the threads of
  * gst-rtsp-server's and GStreamer's pools and release GStreamer (gst_deinit), so none of
- * it runs or holds memory past exit. GStreamer cannot start again afterwards. */
+ * it runs or holds memory past exit. GStreamer cannot start again afterwards. Nothing
+ * (with a warning) while a viewer connection is still closing. */
 void rtsp_gst_shutdown(void);
 
 /* A GStreamer element a pipeline needs, and the packages that provide it. */
