@@ -538,15 +538,13 @@ static void keepalive_tick(struct cam_media *cm)
         g_signal_emit_by_name(src, "get-parameters", none, NULL, promise, &queued);
         if (!queued) {
             atomic_store(&cm->keepalive_pending, false);
+            log_debug(SVC, cm->id, "RTSP keepalive not queued (rtspsrc is not connected)");
         }
         gst_promise_unref(promise);
         gst_object_unref(src);
     }
     gst_object_unref(bin);
     g_object_unref(media);
-    if (!queued) {
-        log_debug(SVC, cm->id, "RTSP keepalive not queued (rtspsrc is not connected)");
-    }
 }
 
 /* Server thread, from the watchdog: give the linger's hold back once no viewer has used
